@@ -1,0 +1,36 @@
+# cosmoml: `make demo` and `make test` each set up .venv on a fresh machine.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: venv demo test lint bench bench-rail clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --upgrade pip wheel setuptools >/dev/null
+	# torch is pinned to the CPU wheel cached on these machines (see README).
+	$(BIN)/pip install "torch==2.13.0"
+	$(BIN)/pip install -e ".[test]"
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/cosmoml demo --output-dir demo_output
+
+test: $(STAMP)
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/python -m pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests benchmarks
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/photoz_dc2.py
+
+bench-rail:
+	bash benchmarks/setup_rail_env.sh
+
+clean:
+	rm -rf $(VENV) demo_output build *.egg-info src/*.egg-info

@@ -1,0 +1,3 @@
+"""cosmoml: machine learning for survey cosmology."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,246 @@
+"""Reading and writing catalogue tables: parquet, HDF5 (flat or RAIL's group layout),
+FITS and CSV. Tables travel as :class:`pandas.DataFrame`; writes are atomic."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from cosmoml.errors import CatalogError
+
+PARQUET_SUFFIXES = (".parquet", ".pq")
+HDF5_SUFFIXES = (".hdf5", ".h5", ".hdf")
+FITS_SUFFIXES = (".fits", ".fit", ".fits.gz")
+CSV_SUFFIXES = (".csv", ".csv.gz", ".txt")
+
+
+def file_format(path: str | os.PathLike) -> str:
+    """Return ``'parquet'``, ``'hdf5'``, ``'fits'`` or ``'csv'`` from a file name."""
+    name = str(path).lower()
+    for fmt, suffixes in (
+        ("parquet", PARQUET_SUFFIXES),
+        ("hdf5", HDF5_SUFFIXES),
+        ("fits", FITS_SUFFIXES),
+        ("csv", CSV_SUFFIXES),
+    ):
+        if name.endswith(suffixes):
+            return fmt
+    raise CatalogError(
+        f"{path}: unknown catalogue format; use one of "
+        f"{', '.join(PARQUET_SUFFIXES + HDF5_SUFFIXES + FITS_SUFFIXES + CSV_SUFFIXES)}"
+    )
+
+
+def read_table(
+    path: str | os.PathLike, columns: Sequence[str] | None = None, group: str | None = None
+) -> pd.DataFrame:
+    """Read a catalogue into a DataFrame.
+
+    Parameters
+    ----------
+    path
+        Parquet, HDF5, FITS or CSV file (format from the suffix).
+    columns
+        Read only these columns (all when None). A missing one raises CatalogError.
+    group
+        HDF5 only: the group holding the columns. By default the file root, or RAIL's
+        ``photometry/`` group when the root holds nothing but groups.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise CatalogError(f"{path}: no such file")
+    fmt = file_format(path)
+    try:
+        if fmt == "parquet":
+            df = _read_parquet(path, columns)
+        elif fmt == "hdf5":
+            df = _read_hdf5(path, columns, group)
+        elif fmt == "fits":
+            df = _read_fits(path, columns)
+        else:
+            df = pd.read_csv(path, comment="#")
+    except CatalogError:
+        raise
+    except Exception as exc:  # the reader's own words, with the file named
+        raise CatalogError(f"{path}: cannot be read as {fmt}: {exc}") from exc
+    if columns is not None:
+        missing = [c for c in columns if c not in df.columns]
+        if missing:
+            raise CatalogError(
+                f"{path}: missing column(s) {missing}; it has {list(df.columns)}"
+            )
+        df = df[list(columns)]
+    if len(df.columns) == 0:
+        raise CatalogError(f"{path}: holds no columns")
+    return df
+
+
+def read_columns(path: str | os.PathLike, group: str | None = None) -> list[str]:
+    """Column names of a catalogue without reading its rows (where the format allows)."""
+    path = Path(path)
+    if not path.exists():
+        raise CatalogError(f"{path}: no such file")
+    fmt = file_format(path)
+    try:
+        if fmt == "parquet":
+            return list(pq.read_schema(path).names)
+        if fmt == "hdf5":
+            with h5py.File(path, "r") as f:
+                g = _hdf5_group(f, group, path)
+                names = [k for k in g if isinstance(g[k], h5py.Dataset)]
+                order = g.attrs.get("cosmoml_columns")
+                if order is not None:
+                    order = [c for c in json.loads(order) if c in names]
+                    names = order + [c for c in names if c not in order]
+                return names
+    except CatalogError:
+        raise
+    except Exception as exc:
+        raise CatalogError(f"{path}: cannot be read as {fmt}: {exc}") from exc
+    return list(read_table(path).columns)
+
+
+def _read_parquet(path: Path, columns: Sequence[str] | None) -> pd.DataFrame:
+    if columns is not None:
+        names = pq.read_schema(path).names
+        missing = [c for c in columns if c not in names]
+        if missing:
+            raise CatalogError(f"{path}: missing column(s) {missing}; it has {names}")
+    return pq.read_table(path, columns=list(columns) if columns else None).to_pandas()
+
+
+def _hdf5_group(f: h5py.File, group: str | None, path: Path) -> h5py.Group:
+    if group is not None:
+        if group not in f:
+            raise CatalogError(f"{path}: no HDF5 group {group!r}; it has {list(f.keys())}")
+        return f[group]
+    datasets = [k for k in f if isinstance(f[k], h5py.Dataset)]
+    if datasets:
+        return f
+    if "photometry" in f:  # RAIL's layout
+        return f["photometry"]
+    groups = [k for k in f if isinstance(f[k], h5py.Group)]
+    if len(groups) == 1:
+        return f[groups[0]]
+    raise CatalogError(
+        f"{path}: no columns at the HDF5 root and no 'photometry' group; "
+        f"pass the group holding the columns (groups: {groups})"
+    )
+
+
+def _read_hdf5(path: Path, columns: Sequence[str] | None, group: str | None) -> pd.DataFrame:
+    with h5py.File(path, "r") as f:
+        g = _hdf5_group(f, group, path)
+        names = [k for k in g if isinstance(g[k], h5py.Dataset)]
+        order = g.attrs.get("cosmoml_columns")  # column order written by write_table
+        if order is not None:
+            order = [c for c in json.loads(order) if c in names]
+            names = order + [c for c in names if c not in order]
+        want = list(columns) if columns is not None else names
+        missing = [c for c in want if c not in names]
+        if missing:
+            raise CatalogError(f"{path}: missing column(s) {missing}; it has {names}")
+        data = {}
+        n = None
+        for name in want:
+            arr = g[name][()]
+            if arr.ndim != 1:
+                raise CatalogError(
+                    f"{path}: column {name!r} has shape {arr.shape}; columns must be 1-D"
+                )
+            if n is not None and len(arr) != n:
+                raise CatalogError(
+                    f"{path}: column {name!r} has {len(arr)} rows, others have {n}"
+                )
+            n = len(arr)
+            if arr.dtype.kind == "S":
+                arr = arr.astype(str)
+            data[name] = arr
+    return pd.DataFrame(data)
+
+
+def _read_fits(path: Path, columns: Sequence[str] | None) -> pd.DataFrame:
+    from astropy.table import Table
+
+    table = Table.read(path, format="fits")
+    if columns is not None:
+        missing = [c for c in columns if c not in table.colnames]
+        if missing:
+            raise CatalogError(f"{path}: missing column(s) {missing}; it has {table.colnames}")
+        table = table[list(columns)]
+    multi = [c for c in table.colnames if table[c].ndim > 1]
+    if multi:
+        table.remove_columns(multi)
+    return table.to_pandas()
+
+
+@contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a hidden temporary path beside ``path``; rename it onto ``path`` on success.
+
+    The temporary name starts with ``.`` so dataset readers skip it; on error it is
+    removed and ``path`` is left untouched.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, path)
+    finally:
+        if tmp_path.exists():
+            tmp_path.unlink()
+
+
+def write_table(
+    df: pd.DataFrame,
+    path: str | os.PathLike,
+    group: str | None = None,
+    metadata: dict[str, str] | None = None,
+) -> Path:
+    """Write a DataFrame atomically as parquet (default) or HDF5 (one dataset per column).
+
+    Array-valued columns (for example a PDF per row) become fixed-size list columns in
+    parquet and 2-D datasets in HDF5. ``metadata`` goes to the parquet schema or to HDF5
+    attributes.
+    """
+    path = Path(path)
+    fmt = file_format(path)
+    with atomic_path(path) as tmp:
+        if fmt == "parquet":
+            table = pa.Table.from_pandas(df, preserve_index=False)
+            if metadata:
+                meta = dict(table.schema.metadata or {})
+                meta.update({k.encode(): v.encode() for k, v in metadata.items()})
+                table = table.replace_schema_metadata(meta)
+            pq.write_table(table, tmp, compression="zstd")
+        elif fmt == "hdf5":
+            with h5py.File(tmp, "w") as f:
+                g = f.require_group(group) if group else f
+                for name in df.columns:
+                    values = df[name].to_numpy()
+                    if values.dtype == object:
+                        first = values[0] if len(values) else None
+                        if isinstance(first, np.ndarray | list):
+                            values = np.stack([np.asarray(v) for v in values])
+                        else:
+                            values = values.astype("S")
+                    g.create_dataset(name, data=values)
+                g.attrs["cosmoml_columns"] = json.dumps([str(c) for c in df.columns])
+                for key, value in (metadata or {}).items():
+                    g.attrs[key] = value
+        else:
+            raise CatalogError(f"{path}: cosmoml writes parquet or HDF5, not {fmt}")
+    return path

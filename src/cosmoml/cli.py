@@ -1,0 +1,206 @@
+"""The ``cosmoml`` command: a thin shell over :mod:`cosmoml.workflows`.
+
+Options use the library's keyword names (``--mag-pattern`` is ``mag_pattern``). Errors
+print one line naming the file, column and problem and exit with status 2.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from cosmoml import __version__
+from cosmoml.errors import CosmomlError
+from cosmoml.estimators import DEFAULT_ESTIMATOR, ESTIMATORS
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    rich_markup_mode=None,
+    help=(
+        "cosmoml: photometric redshifts from catalogue to PDFs, metrics and report.\n\n"
+        "Quick start:\n\n"
+        "  cosmoml demo --output-dir demo_output\n\n"
+        "  cosmoml train spec.parquet --model pz.cosmoml\n\n"
+        "  cosmoml predict pz.cosmoml photo.parquet --output pz.parquet\n\n"
+        "  cosmoml evaluate pz.parquet --truth photo_truth.parquet"
+    ),
+)
+err = Console(stderr=True)
+out = Console()
+
+_EST_HELP = "Estimator (default: the most accurate, '%s'). One of: %s." % (
+    DEFAULT_ESTIMATOR,
+    "; ".join(f"{k} = {v[2]}" for k, v in ESTIMATORS.items()),
+)
+
+
+def _progress(quiet: bool) -> Progress | None:
+    if quiet:
+        return None
+    return Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+        console=err, transient=True,
+    )
+
+
+def _parse_params(items: list[str] | None) -> dict:
+    params = {}
+    for item in items or []:
+        if "=" not in item:
+            raise typer.BadParameter(f"--param expects key=value, got {item!r}")
+        key, value = item.split("=", 1)
+        try:
+            params[key] = json.loads(value)
+        except json.JSONDecodeError:
+            params[key] = value
+    return params
+
+
+def _bands(value: str | None) -> list[str] | None:
+    return [b.strip() for b in value.split(",") if b.strip()] if value else None
+
+
+@app.command(epilog="Example: cosmoml train dc2_training.parquet --model pz.cosmoml --estimator lgbm "
+             "--bands u,g,r,i,z,y --mag-pattern 'mag_{band}_lsst' --err-pattern 'mag_err_{band}_lsst'")
+def train(
+    catalog: Path = typer.Argument(..., help="Spec-z catalogue: parquet, HDF5, FITS or CSV."),
+    model: Path = typer.Option(..., "--model", "-m", help="Model file to write (.cosmoml)."),
+    estimator: str = typer.Option(DEFAULT_ESTIMATOR, help=_EST_HELP),
+    bands: str = typer.Option(None, help="Comma-separated bands, e.g. u,g,r,i,z,y (auto-detected)."),
+    mag_pattern: str = typer.Option(None, help="Magnitude column pattern, e.g. 'mag_{band}_lsst'."),
+    err_pattern: str = typer.Option(None, help="Error column pattern, e.g. 'mag_err_{band}_lsst'."),
+    z_column: str = typer.Option(None, help="Redshift column (auto: redshift, z_spec, ...)."),
+    id_column: str = typer.Option(None, help="Id column passed through to predictions."),
+    weight_column: str = typer.Option(None, help="Per-object training weights column."),
+    policy: str = typer.Option("limit", help="Non-detection policy: limit, drop or nan."),
+    seed: int = typer.Option(0, help="Random seed (recorded in the model)."),
+    param: list[str] = typer.Option(None, help="Estimator hyper-parameter key=value (repeatable)."),
+    group: str = typer.Option(None, help="HDF5 group holding the columns (auto: root or photometry)."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),
+) -> None:
+    """Train a photo-z model on a spectroscopic catalogue."""
+    from cosmoml.workflows import train as run
+
+    if not quiet:
+        err.print(f"training '{estimator}' on {catalog} ...")
+    m = run(catalog, model, estimator, _bands(bands), mag_pattern, err_pattern, z_column, id_column,
+            weight_column, policy, seed, _parse_params(param), group)
+    d = m.describe()
+    out.print(f"wrote {model}: {d['estimator']} on bands {','.join(d['bands'])} "
+              f"({d['training']['n_used']:,} galaxies; magnitudes {d['magnitude_columns'][0]}..., "
+              f"non-detections: {d['non_detection_policy']})")
+
+
+@app.command(epilog="Example: cosmoml predict pz.cosmoml photometry.parquet --output pz.parquet")
+def predict(
+    model: Path = typer.Argument(..., help="Model file from 'cosmoml train'."),
+    catalog: Path = typer.Argument(..., help="Photometric catalogue (same columns as training)."),
+    output: Path = typer.Option(..., "--output", "-o", help="Output .parquet, or .hdf5 for a qp ensemble."),
+    no_pdf: bool = typer.Option(False, "--no-pdf", help="Point estimates only (parquet)."),
+    chunk_size: int = typer.Option(100_000, help="Rows per prediction chunk."),
+    group: str = typer.Option(None, help="HDF5 group holding the columns."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+) -> None:
+    """Predict redshift PDFs and point estimates for every row of a catalogue."""
+    from cosmoml.workflows import predict as run
+
+    prog = _progress(quiet)
+    if prog is None:
+        result = run(model, catalog, output, not no_pdf, chunk_size, group)
+    else:
+        with prog:
+            task = prog.add_task("predicting", total=None)
+            result = run(model, catalog, output, not no_pdf, chunk_size, group,
+                         progress=lambda n: prog.update(task, advance=n))
+    n_flag = int((result["flag"] != 0).sum())
+    out.print(f"wrote {output}: {len(result):,} rows ({n_flag:,} flagged without usable photometry)")
+
+
+@app.command(epilog="Example: cosmoml evaluate pz.parquet --truth validation.parquet --json metrics.json")
+def evaluate(
+    predictions: Path = typer.Argument(..., help="Predictions from 'cosmoml predict'."),
+    truth: Path = typer.Option(..., "--truth", help="Catalogue with the true redshifts."),
+    z_column: str = typer.Option(None, help="True redshift column (auto-detected)."),
+    id_column: str = typer.Option(None, help="Id column to match rows (else row order)."),
+    point: str = typer.Option("z_median", help="Point estimate to score."),
+    edges: str = typer.Option("0.2,0.43,0.63,0.9,1.3", help="Tomographic bin edges."),
+    json_file: Path = typer.Option(None, "--json", help="Also write the metrics as JSON."),
+) -> None:
+    """Score predictions with the field's metrics (DESIGN.md §3)."""
+    from cosmoml.workflows import evaluate as run
+
+    res = run(predictions, truth, z_column, id_column, point, [float(x) for x in edges.split(",")], json_file)
+    t = Table(title=f"photo-z metrics ({point}, {res['n']:,} galaxies)")
+    t.add_column("metric")
+    t.add_column("value", justify="right")
+    for k, v in res.items():
+        if k in ("pit_hist", "tomography", "point_estimate"):
+            continue
+        t.add_row(k, f"{v:.4f}" if isinstance(v, float) else str(v))
+    out.print(t)
+    if "tomography" in res:
+        tt = Table(title="tomographic bins (stacked PDFs vs truth)")
+        for c in ("bin", "z_lo", "z_hi", "n_objects", "mean_z", "mean_z_true", "delta_mean_z"):
+            tt.add_column(c, justify="right")
+        for r in res["tomography"]:
+            tt.add_row(*(f"{r[c]:.4f}" if isinstance(r[c], float) else str(r[c]) for c in
+                         ("bin", "z_lo", "z_hi", "n_objects", "mean_z", "mean_z_true", "delta_mean_z")))
+        out.print(tt)
+
+
+@app.command(epilog="Example: cosmoml demo --output-dir demo_output")
+def demo(
+    output_dir: Path = typer.Option(Path("demo_output"), help="Directory for model, predictions, report."),
+    estimator: str = typer.Option(DEFAULT_ESTIMATOR, help=_EST_HELP),
+    seed: int = typer.Option(0, help="Random seed."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),
+) -> None:
+    """Train on the shipped DC2 data, predict, evaluate and write an HTML report."""
+    from cosmoml.workflows import demo as run
+
+    res = run(output_dir, estimator, seed, progress=None if quiet else (lambda m: err.print(m)))
+    out.print(
+        f"σ68 = {res['sigma68']:.4f}, outliers = {100 * res['outlier_frac']:.2f}%, "
+        f"PIT KS = {res['pit_ks']:.3f}, CRPS = {res['crps']:.4f}; "
+        f"report: {Path(output_dir) / 'report.html'}"
+    )
+
+
+@app.command()
+def version() -> None:
+    """Print the cosmoml version."""
+    out.print(__version__)
+
+
+def main() -> None:
+    """Entry point: run the app, turning cosmoml errors into one line and exit status 2."""
+    logging.basicConfig(level=logging.WARNING)
+    try:
+        app(standalone_mode=False)
+    except CosmomlError as exc:
+        err.print(f"error: {exc}", markup=False, highlight=False)
+        sys.exit(2)
+    except (typer.Abort, KeyboardInterrupt):
+        err.print("aborted")
+        sys.exit(130)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except Exception as exc:  # click usage errors
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        raise
+
+
+if __name__ == "__main__":
+    main()

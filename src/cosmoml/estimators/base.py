@@ -1,0 +1,171 @@
+"""The photo-z estimator contract shared by every cosmoml estimator.
+
+scikit-learn compatible: hyper-parameters are stored by ``__init__`` only, ``fit`` learns
+and sets attributes ending in ``_``; ``clone``, pipelines and grid search work.
+
+``fit(X, z, sample_weight=None)``
+    X: features (n, d) from :class:`cosmoml.catalog.PhotometryFeatures`; z: redshifts.
+``predict_pdf(X)``
+    :class:`cosmoml.pdf.PDFs` on the estimator's grid (``zmin``..``zmax``, ``nz`` points).
+``predict(X)``
+    the PDF median (the point estimate the benchmarks score).
+
+PIT calibration (``calibrate=True``): a seeded hold-out fraction of the training set is
+set aside, the model is fitted on the rest, and a temperature T is chosen so that the
+hold-out PIT is closest to uniform (smallest KS statistic); predicted PDFs are then
+p(z)^(1/T), renormalised. T < 1 sharpens, T > 1 broadens. Estimators that are cheap to
+train are then refitted on the whole training set.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.base import BaseEstimator, RegressorMixin
+from sklearn.utils.validation import _check_sample_weight, check_array, check_is_fitted
+from scipy import stats
+
+from cosmoml.errors import ConfigError
+from cosmoml.pdf import PDFs, make_grid, normalise
+
+#: Temperatures tried by the PIT calibration.
+TEMPERATURES = np.exp(np.linspace(np.log(0.3), np.log(3.0), 41))
+
+
+class PhotoZEstimator(RegressorMixin, BaseEstimator):
+    """Base class: validation, grid, calibration and persistence hooks."""
+
+    #: whether the model accepts NaN features (missing values)
+    _allow_nan = False
+    #: whether fit refits on all data after the hold-out calibration
+    _refit_after_calibration = True
+
+    # -- public API -----------------------------------------------------------------
+    def fit(self, X, z, sample_weight=None):
+        """Fit on features ``X`` (n, d) and spectroscopic redshifts ``z`` (n,).
+
+        ``sample_weight`` (n,) are non-negative per-object weights (for example
+        covariate-shift weights); they are not modified.
+        """
+        for key in [k for k in vars(self) if k.endswith("_") and not k.startswith("__")]:
+            delattr(self, key)  # forget a previous fit
+        X = self._validate_X(X, reset=True)
+        z = np.asarray(z, dtype=float).reshape(-1)
+        if z.shape[0] != X.shape[0]:
+            raise ConfigError(f"X has {X.shape[0]} rows but z has {z.shape[0]}")
+        if not np.all(np.isfinite(z)):
+            raise ConfigError("training redshifts contain NaN or inf")
+        if X.shape[0] < 20:
+            raise ConfigError(f"need at least 20 training objects, got {X.shape[0]}")
+        w = _check_sample_weight(sample_weight, X, dtype=float, ensure_non_negative=True)
+        if w.sum() <= 0:
+            raise ConfigError("sample_weight sums to zero")
+        self.grid_ = make_grid(self.zmin, self.zmax, self.nz)
+        self.temperature_ = 1.0
+        rng = np.random.default_rng(self.random_state)
+        if self.calibrate:
+            order = rng.permutation(X.shape[0])
+            n_hold = max(10, int(round(0.1 * X.shape[0])))
+            hold, train = order[:n_hold], order[n_hold:]
+            self._fit(X[train], z[train], w[train], X[hold], z[hold], w[hold])
+            raw = self._raw_pdf(X[hold])
+            self.temperature_ = fit_temperature(self.grid_, raw, z[hold])
+            if self._refit_after_calibration:
+                self._fit(X, z, w, None, None, None)
+        else:
+            self._fit(X, z, w, None, None, None)
+        return self
+
+    def predict_pdf(self, X) -> PDFs:
+        """Redshift PDFs on ``self.grid_``."""
+        check_is_fitted(self, "grid_")
+        X = self._validate_X(X, reset=False)
+        return PDFs(self.grid_, self._pdf(X), normalised=True)
+
+    def predict(self, X) -> np.ndarray:
+        """PDF median for each object."""
+        return self.predict_pdf(X).median()
+
+    # -- for subclasses -------------------------------------------------------------
+    def _pdf(self, X: np.ndarray) -> np.ndarray:
+        """Calibrated, normalised PDFs; override where tempering can be done faster."""
+        return temper(self._raw_pdf(X), self.temperature_, self.grid_)
+
+    def _fit(self, X, z, w, X_val, z_val, w_val) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _raw_pdf(self, X: np.ndarray) -> np.ndarray:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _get_state(self) -> tuple[dict, dict[str, np.ndarray]]:  # pragma: no cover
+        """Fitted state as (JSON-able dict, dict of numpy arrays); no pickles."""
+        raise NotImplementedError
+
+    def _set_state(self, meta: dict, arrays: dict[str, np.ndarray]) -> None:  # pragma: no cover
+        raise NotImplementedError
+
+    # -- helpers --------------------------------------------------------------------
+    def _validate_X(self, X, reset: bool) -> np.ndarray:
+        X = check_array(
+            X, dtype=np.float64, ensure_all_finite="allow-nan" if self._allow_nan else True
+        )
+        if reset:
+            self.n_features_in_ = X.shape[1]
+        elif X.shape[1] != self.n_features_in_:
+            raise ConfigError(
+                f"X has {X.shape[1]} features, but {type(self).__name__} was fitted with "
+                f"{self.n_features_in_}"
+            )
+        return X
+
+    def _base_state(self) -> dict:
+        return {
+            "n_features_in_": int(self.n_features_in_),
+            "temperature_": float(self.temperature_),
+        }
+
+    def _set_base_state(self, meta: dict) -> None:
+        self.n_features_in_ = int(meta["n_features_in_"])
+        self.temperature_ = float(meta["temperature_"])
+        self.grid_ = make_grid(self.zmin, self.zmax, self.nz)
+
+
+def temper(pdf: np.ndarray, temperature: float, grid: np.ndarray) -> np.ndarray:
+    """p^(1/T), renormalised on the grid (T = 1 leaves ``pdf`` unchanged but normalised)."""
+    pdf = np.maximum(pdf, 0.0)  # a new array: the caller's is not modified
+    if temperature != 1.0:
+        peak = pdf.max(axis=1, keepdims=True)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            pdf = pdf / peak
+            # p^(1/T) as exp(log(p)/T) in place: the hot loop of every prediction
+            np.log(pdf, out=pdf)
+            pdf *= 1.0 / temperature
+            np.exp(pdf, out=pdf)
+    return normalise(pdf, grid)
+
+
+def fit_temperature(grid: np.ndarray, raw: np.ndarray, z: np.ndarray) -> float:
+    """The temperature in :data:`TEMPERATURES` whose PIT on (raw, z) is most uniform."""
+    best_t, best_ks = 1.0, np.inf
+    for t in TEMPERATURES:
+        pit = PDFs(grid, temper(raw, t, grid), normalised=True).pit(z)
+        ks = stats.kstest(pit[np.isfinite(pit)], "uniform").statistic
+        if ks < best_ks:
+            best_t, best_ks = float(t), ks
+    return best_t
+
+
+def gaussian_kernel_pdf(
+    grid: np.ndarray, centres: np.ndarray, weights: np.ndarray, width: np.ndarray, chunk: int = 4096
+) -> np.ndarray:
+    """Sum of weighted Gaussians on the grid: row i = sum_k w_ik N(z; c_ik, s_ik).
+
+    ``centres``, ``weights`` and ``width`` have shape (n, k); computed in chunks of rows
+    to bound memory at ``chunk * k * len(grid)`` floats.
+    """
+    n = centres.shape[0]
+    out = np.empty((n, grid.size))
+    for s in range(0, n, chunk):
+        c, w, h = centres[s : s + chunk], weights[s : s + chunk], width[s : s + chunk]
+        u = (grid[None, None, :] - c[..., None]) / h[..., None]
+        out[s : s + chunk] = np.einsum("nk,nkg->ng", w / h, np.exp(-0.5 * u * u))
+    return out

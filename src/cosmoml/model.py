@@ -1,0 +1,282 @@
+"""A trained photo-z model: column mapping + non-detection policy + features + estimator,
+saved to a file that is safe to load.
+
+Model file format (``.cosmoml``, a zip archive; no pickle anywhere):
+
+``model.json``
+    format name and version, cosmoml version, estimator name and hyper-parameters, the
+    column mapping, the feature builder's state (bands, non-detection policy, limits), the
+    redshift grid, the estimator's JSON state, training provenance and the SHA-256 of
+    ``arrays.npz``.
+``arrays.npz``
+    the estimator's numeric arrays, read with ``allow_pickle=False``; scikit-learn trees
+    inside it are skops payloads that only rebuild an allow-list of scikit-learn types.
+
+Loading never imports a class named by the file: the estimator comes from cosmoml's own
+registry, and a file whose checksum, format or columns do not match is refused.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from cosmoml import __version__
+from cosmoml.catalog.columns import ColumnMap
+from cosmoml.catalog.features import PhotometryFeatures
+from cosmoml.catalog.io import atomic_path
+from cosmoml.errors import CatalogError, ConfigError, ModelFileError
+from cosmoml.estimators import DEFAULT_ESTIMATOR, ESTIMATORS, PhotoZEstimator, make_estimator
+from cosmoml.pdf import PDFs
+
+FORMAT = "cosmoml-model"
+FORMAT_VERSION = 1
+POINT_COLUMNS = ("z_mode", "z_mean", "z_median", "z_lo68", "z_hi68")
+
+
+class PhotoZModel:
+    """End-to-end photo-z model working on catalogue tables.
+
+    Parameters
+    ----------
+    estimator
+        Registry name (see ``cosmoml.estimators.ESTIMATORS``); default the most accurate.
+    policy
+        Non-detection policy (``"limit"``, ``"drop"`` or ``"nan"``).
+    estimator_params
+        Hyper-parameters overriding the estimator's defaults.
+    """
+
+    def __init__(
+        self,
+        estimator: str = DEFAULT_ESTIMATOR,
+        policy: str = "limit",
+        estimator_params: dict | None = None,
+    ) -> None:
+        self.estimator = estimator
+        self.policy = policy
+        self.estimator_params = dict(estimator_params or {})
+
+    # -- training -------------------------------------------------------------------
+    def fit(self, df: pd.DataFrame, columns: ColumnMap, source: str = "training catalogue") -> PhotoZModel:
+        """Train on a table with photometry and redshifts named by ``columns``."""
+        if columns.z_column is None:
+            raise CatalogError(f"{source}: no redshift column given")
+        columns.check(df.columns, source, need_z=True)
+        if self.estimator not in ESTIMATORS:
+            raise ConfigError(f"unknown estimator {self.estimator!r}; choose one of {sorted(ESTIMATORS)}")
+        _, feat_opts, _ = ESTIMATORS[self.estimator]
+        mags, errs = _photometry(df, columns, source)
+        if feat_opts.get("use_errors") and errs is None:
+            feat_opts = {**feat_opts, "use_errors": False}
+        self.columns_ = columns
+        self.features_ = PhotometryFeatures(columns.bands, policy=self.policy, **feat_opts).fit(mags, errs)
+        X, valid = self.features_.transform(mags, errs)
+        z = _numeric(df, columns.z_column, source)
+        bad_z = ~np.isfinite(z) | (z < 0)
+        if bad_z.any():
+            rows = np.flatnonzero(bad_z)[:5].tolist()
+            raise CatalogError(
+                f"{source}: column {columns.z_column!r} has {int(bad_z.sum())} non-finite or "
+                f"negative redshift(s) (first rows {rows}); remove them before training"
+            )
+        w = None
+        if columns.weight_column:
+            w = _numeric(df, columns.weight_column, source)
+            if not np.all(np.isfinite(w)) or np.any(w < 0):
+                raise CatalogError(f"{source}: column {columns.weight_column!r} has negative or non-finite weights")
+            w = w[valid]
+        est = make_estimator(self.estimator, **self.estimator_params)
+        if not (est.zmin <= z.min() and z.max() <= est.zmax):
+            raise CatalogError(
+                f"{source}: redshifts in {columns.z_column!r} span {z.min():.3f}..{z.max():.3f}, "
+                f"outside the model grid {est.zmin}..{est.zmax}; pass a wider grid (zmax)"
+            )
+        self.estimator_ = est.fit(X[valid], z[valid], sample_weight=w)
+        self.training_ = {
+            "source": str(source),
+            "n_rows": len(df),
+            "n_used": int(valid.sum()),
+            "z_min": float(z.min()),
+            "z_max": float(z.max()),
+        }
+        return self
+
+    # -- prediction -----------------------------------------------------------------
+    def predict_pdf(self, df: pd.DataFrame, source: str = "catalogue") -> tuple[PDFs, np.ndarray]:
+        """PDFs for every row (NaN rows where ``valid`` is False) and the ``valid`` mask."""
+        self._check_fitted()
+        self.columns_.check(df.columns, source)
+        mags, errs = _photometry(df, self.columns_, source)
+        X, valid = self.features_.transform(mags, errs)
+        if valid.all():
+            return self.estimator_.predict_pdf(X), valid
+        pdf = np.full((len(df), self.estimator_.grid_.size), np.nan, dtype=np.float32)
+        if valid.any():
+            pdf[valid] = self.estimator_.predict_pdf(X[valid]).pdf
+        return PDFs(self.estimator_.grid_, pdf, normalised=True), valid
+
+    def predict_frame(
+        self,
+        df: pd.DataFrame,
+        with_pdf: bool = True,
+        source: str = "catalogue",
+        chunk_size: int = 100_000,
+        progress: Callable[[int], None] | None = None,
+    ) -> pd.DataFrame:
+        """One output row per input row, same order: id (if any), point estimates,
+        ``z_std``, ``flag`` (0 = predicted, 1 = no usable photometry) and ``pdf``."""
+        parts = []
+        for s in range(0, len(df), chunk_size):
+            chunk = df.iloc[s : s + chunk_size]
+            pdfs, valid = self.predict_pdf(chunk, source)
+            out = pd.DataFrame(index=range(len(chunk)))
+            if self.columns_.id_column and self.columns_.id_column in chunk.columns:
+                out[self.columns_.id_column] = chunk[self.columns_.id_column].to_numpy()
+            for k, v in pdfs.point_estimates().items():
+                out[k] = v
+            out["flag"] = np.where(valid, 0, 1).astype(np.int8)
+            if with_pdf:
+                out["pdf"] = list(pdfs.pdf.astype(np.float32))
+            parts.append(out)
+            if progress:
+                progress(len(chunk))
+        if not parts:
+            raise CatalogError(f"{source}: catalogue has no rows")
+        return pd.concat(parts, ignore_index=True)
+
+    # -- persistence ----------------------------------------------------------------
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write the model file atomically."""
+        self._check_fitted()
+        meta, arrays = self.estimator_._get_state()
+        buf = io.BytesIO()
+        np.savez(buf, **arrays)
+        blob = buf.getvalue()
+        doc = {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "cosmoml_version": __version__,
+            "estimator": self.estimator,
+            "params": _jsonable(self.estimator_.get_params()),
+            "policy": self.policy,
+            "columns": self.columns_.to_dict(),
+            "features": self.features_.get_state(),
+            "state": meta,
+            "training": self.training_,
+            "arrays_sha256": hashlib.sha256(blob).hexdigest(),
+        }
+        with atomic_path(path) as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as z:
+            z.writestr("model.json", json.dumps(doc, indent=1))
+            z.writestr("arrays.npz", blob)
+        return Path(path)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> PhotoZModel:
+        """Read a model file; refuse anything corrupt, tampered with or unknown."""
+        path = Path(path)
+        if not path.exists():
+            raise ModelFileError(f"{path}: no such model file")
+        try:
+            with zipfile.ZipFile(path) as z:
+                names = set(z.namelist())
+                if names != {"model.json", "arrays.npz"}:
+                    raise ModelFileError(f"{path}: not a cosmoml model file (entries {sorted(names)})")
+                doc = json.loads(z.read("model.json"))
+                blob = z.read("arrays.npz")
+        except (zipfile.BadZipFile, json.JSONDecodeError, UnicodeDecodeError, KeyError) as exc:
+            raise ModelFileError(f"{path}: not a readable cosmoml model file ({exc})") from exc
+        if not isinstance(doc, dict) or doc.get("format") != FORMAT:
+            raise ModelFileError(f"{path}: not a cosmoml model file")
+        if doc.get("format_version") != FORMAT_VERSION:
+            raise ModelFileError(
+                f"{path}: model format version {doc.get('format_version')} is not supported by "
+                f"cosmoml {__version__} (reads version {FORMAT_VERSION}); retrain the model"
+            )
+        if hashlib.sha256(blob).hexdigest() != doc.get("arrays_sha256"):
+            raise ModelFileError(f"{path}: checksum mismatch, the file is corrupt or was modified")
+        name = doc.get("estimator")
+        if name not in ESTIMATORS:
+            raise ModelFileError(f"{path}: unknown estimator {name!r}")
+        try:
+            est = make_estimator(name)
+            allowed = set(est.get_params())
+            params = doc["params"]
+            if set(params) - allowed:
+                raise ModelFileError(f"{path}: unknown parameters {sorted(set(params) - allowed)}")
+            est.set_params(**params)
+            with np.load(io.BytesIO(blob), allow_pickle=False) as npz:
+                arrays = {k: npz[k] for k in npz.files}
+            est._set_state(doc["state"], arrays)
+            model = cls(name, doc["policy"], params)
+            model.columns_ = ColumnMap.from_dict(doc["columns"])
+            model.features_ = PhotometryFeatures.from_state(doc["features"])
+            model.estimator_ = est
+            model.training_ = doc.get("training", {})
+            model.cosmoml_version_ = doc.get("cosmoml_version")
+        except ModelFileError:
+            raise
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ModelFileError(f"{path}: model file is incomplete or inconsistent ({exc})") from exc
+        return model
+
+    def describe(self) -> dict:
+        """Summary for humans: estimator, bands, columns, policy, grid, training set."""
+        self._check_fitted()
+        g = self.estimator_.grid_
+        return {
+            "estimator": self.estimator,
+            "bands": self.columns_.bands,
+            "magnitude_columns": self.columns_.mag_columns,
+            "error_columns": self.columns_.err_columns,
+            "non_detection_policy": self.policy,
+            "features": self.features_.feature_names,
+            "grid": f"{g[0]:g}..{g[-1]:g} ({g.size} points)",
+            "pit_temperature": self.estimator_.temperature_,
+            "training": self.training_,
+        }
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "estimator_"):
+            raise ConfigError("PhotoZModel is not fitted; call fit() or load() first")
+
+
+def _numeric(df: pd.DataFrame, column: str, source: str) -> np.ndarray:
+    values = pd.to_numeric(df[column], errors="coerce").to_numpy(dtype=float)
+    raw = df[column]
+    if raw.dtype == object:
+        bad = np.isnan(values) & raw.notna().to_numpy()
+        if bad.any():
+            rows = np.flatnonzero(bad)[:5].tolist()
+            raise CatalogError(
+                f"{source}: column {column!r} has non-numeric value(s) such as "
+                f"{raw.iloc[rows[0]]!r} (rows {rows})"
+            )
+    return values
+
+
+def _photometry(df: pd.DataFrame, columns: ColumnMap, source: str) -> tuple[np.ndarray, np.ndarray | None]:
+    mags = np.column_stack([_numeric(df, c, source) for c in columns.mag_columns])
+    errs = None
+    if columns.err_columns:
+        errs = np.column_stack([_numeric(df, c, source) for c in columns.err_columns])
+    return mags, errs
+
+
+def _jsonable(params: dict) -> dict:
+    out = {}
+    for k, v in params.items():
+        if isinstance(v, np.generic):
+            v = v.item()
+        if not (v is None or isinstance(v, bool | int | float | str)):
+            raise ConfigError(f"parameter {k}={v!r} cannot be stored in a model file")
+        out[k] = v
+    return out

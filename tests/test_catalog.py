@@ -1,0 +1,155 @@
+"""Readers for each format, bad files, column mapping and the non-detection policy."""
+
+from __future__ import annotations
+
+import h5py
+import numpy as np
+import pandas as pd
+import pytest
+from astropy.table import Table
+
+from cosmoml.catalog import PhotometryFeatures, read_columns, read_table, resolve_columns, write_table
+from cosmoml.catalog.features import NONDETECTION_ERR, nondetected
+from cosmoml.errors import CatalogError, ConfigError
+from tests.conftest import BANDS, synthetic_catalog
+
+
+@pytest.fixture
+def small():
+    return synthetic_catalog(50, seed=3)
+
+
+@pytest.mark.parametrize("suffix", [".parquet", ".hdf5", ".fits", ".csv"])
+def test_round_trip_each_format(tmp_path, small, suffix):
+    path = tmp_path / f"cat{suffix}"
+    if suffix == ".fits":
+        Table.from_pandas(small).write(path)
+    elif suffix == ".csv":
+        small.to_csv(path, index=False)
+    else:
+        write_table(small, path)
+    back = read_table(path)
+    assert list(back.columns) == list(small.columns)
+    np.testing.assert_allclose(back["redshift"], small["redshift"])
+    assert read_columns(path) == list(small.columns)
+    sub = read_table(path, ["redshift", "id"])
+    assert list(sub.columns) == ["redshift", "id"]
+
+
+def test_hdf5_rail_photometry_group(tmp_path, small):
+    path = tmp_path / "rail.hdf5"
+    write_table(small, path, group="photometry")
+    with h5py.File(path) as f:
+        assert "photometry/mag_u_lsst" in f
+    back = read_table(path)  # auto-detects the group
+    np.testing.assert_allclose(back["mag_i_lsst"], small["mag_i_lsst"])
+    with pytest.raises(CatalogError, match="no HDF5 group 'nope'"):
+        read_table(path, group="nope")
+
+
+def test_bad_files_are_named(tmp_path, small):
+    with pytest.raises(CatalogError, match="no such file"):
+        read_table(tmp_path / "missing.parquet")
+    (tmp_path / "x.xlsx").write_bytes(b"PK")
+    with pytest.raises(CatalogError, match="x.xlsx: unknown catalogue format"):
+        read_table(tmp_path / "x.xlsx")
+    bad = tmp_path / "corrupt.parquet"
+    bad.write_bytes(b"not a parquet file")
+    with pytest.raises(CatalogError, match="corrupt.parquet: cannot be read as parquet"):
+        read_table(bad)
+    good = tmp_path / "ok.parquet"
+    small.to_parquet(good)
+    with pytest.raises(CatalogError, match=r"ok.parquet: missing column\(s\) \['mag_q'\]"):
+        read_table(good, ["mag_q"])
+    h5 = tmp_path / "ragged.hdf5"
+    with h5py.File(h5, "w") as f:
+        f["a"] = np.arange(3)
+        f["b"] = np.arange(4)
+    with pytest.raises(CatalogError, match="ragged.hdf5: column 'b' has 4 rows"):
+        read_table(h5)
+
+
+def test_write_is_atomic_on_failure(tmp_path):
+    class Boom:
+        pass
+
+    df = pd.DataFrame({"a": [Boom()]})
+    with pytest.raises(Exception):  # noqa: B017 - whatever pyarrow raises
+        write_table(df, tmp_path / "out.parquet")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_auto_detect_dc2_and_plain_names(small):
+    cols = resolve_columns(small.columns, need_z=True)
+    assert cols.bands == BANDS
+    assert cols.mag_pattern == "mag_{band}_lsst" and cols.err_pattern == "mag_err_{band}_lsst"
+    assert cols.z_column == "redshift" and cols.id_column == "id"
+    plain = ["id", "redshift", *BANDS, *[f"{b}_err" for b in BANDS]]
+    c2 = resolve_columns(plain, need_z=True)
+    assert c2.mag_pattern == "{band}" and c2.err_pattern == "{band}_err" and c2.bands == BANDS
+
+
+def test_ambiguous_and_missing_columns_are_errors():
+    cols = ["mag_g", "mag_r", "mag_i", "g", "r", "i", "redshift"]
+    with pytest.raises(CatalogError, match="ambiguous magnitude columns.*--mag-pattern"):
+        resolve_columns(cols, "f.parquet")
+    ok = resolve_columns(cols, "f.parquet", mag_pattern="mag_{band}")
+    assert ok.bands == ["g", "r", "i"] and ok.err_pattern is None
+    with pytest.raises(CatalogError, match=r"f.parquet: missing magnitude column\(s\) \['mag_z'\]"):
+        resolve_columns(cols, "f.parquet", bands=["g", "z"], mag_pattern="mag_{band}")
+    with pytest.raises(CatalogError, match="no redshift column"):
+        resolve_columns(["g", "r"], "f.parquet", need_z=True)
+    with pytest.raises(CatalogError, match="no magnitude columns"):
+        resolve_columns(["a", "b"], "f.parquet")
+
+
+def test_nondetection_sentinels():
+    m = np.array([[99.0, -99.0, np.nan, np.inf, 24.0, -np.inf]])
+    assert nondetected(m).tolist() == [[True, True, True, True, False, True]]
+
+
+def _mags():
+    m = np.array([[22.0, 21.5, 21.0], [99.0, 22.5, 22.0], [23.0, 23.1, np.nan], [99.0, -99.0, np.inf]])
+    e = np.full_like(m, 0.05)
+    return m, e
+
+
+def test_policy_limit_replaces_with_learned_limit():
+    m, e = _mags()
+    f = PhotometryFeatures(["g", "r", "i"], policy="limit", use_errors=True).fit(m, e)
+    assert f.limits_.tolist() == [23.0, 23.1, 22.0]
+    X, valid = f.transform(m, e)
+    assert valid.tolist() == [True, True, True, False]  # no detection at all: flagged
+    assert X[1, 0] == 23.0 and X[2, 2] == 22.0
+    assert X[1, 3] == pytest.approx(23.0 - 22.5)  # g-r uses the limit
+    n_feat = 3 + 2
+    assert X[1, n_feat + 0] == pytest.approx(NONDETECTION_ERR)
+    assert X[0, n_feat + 3] == pytest.approx(np.hypot(0.05, 0.05))  # colour error
+    assert np.isnan(X[3]).all()
+
+
+def test_policy_drop_and_nan():
+    m, e = _mags()
+    Xd, vd = PhotometryFeatures(["g", "r", "i"], policy="drop").fit(m).transform(m)
+    assert vd.tolist() == [True, False, False, False]
+    Xn, vn = PhotometryFeatures(["g", "r", "i"], policy="nan").fit(m).transform(m)
+    assert vn.tolist() == [True, True, True, False]
+    assert np.isnan(Xn[1, 0]) and np.isnan(Xn[1, 3]) and not np.isnan(Xn[1, 4])
+
+
+def test_given_limits_and_bad_policy():
+    m, _ = _mags()
+    f = PhotometryFeatures(["g", "r", "i"], limits={"g": 25.0}).fit(m)
+    assert f.limits_[0] == 25.0
+    with pytest.raises(ConfigError, match="policy 'zero'"):
+        PhotometryFeatures(["g", "r", "i"], policy="zero").fit(m)
+    with pytest.raises(ConfigError, match=r"shape \(n, 3\)"):
+        PhotometryFeatures(["g", "r", "i"]).fit(m[:, :2])
+
+
+def test_reference_magnitude_features():
+    m, _ = _mags()
+    f = PhotometryFeatures(["g", "r", "i"], magnitudes="reference").fit(m)
+    assert f.feature_names == ["mag_i", "g-r", "r-i"]
+    X, _ = f.transform(m)
+    assert X.shape == (4, 3)

@@ -1,0 +1,107 @@
+"""The cosmoml command end to end on a small subset of the shipped data."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from cosmoml.datasets import load_dc2
+
+CLI = [sys.executable, "-m", "cosmoml.cli"]
+
+
+def run(*args, cwd=None):
+    return subprocess.run([*CLI, *map(str, args)], capture_output=True, text=True, cwd=cwd, timeout=600)
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    d = tmp_path_factory.mktemp("cli")
+    load_dc2("training", n=2000).to_parquet(d / "train.parquet")
+    va = load_dc2("validation", n=1000)
+    va.drop(columns="redshift").to_parquet(d / "photo.parquet")
+    va[["id", "redshift"]].to_parquet(d / "truth.parquet")
+    return d
+
+
+def test_help_lists_estimators_and_example():
+    r = run("train", "--help")
+    assert r.returncode == 0
+    for name in ("nn", "lgbm", "knn", "forest", "extratrees", "adaboost", "Example:"):
+        assert name in r.stdout
+    top = run("--help")
+    assert "cosmoml demo" in top.stdout and "predict" in top.stdout
+
+
+def test_train_predict_evaluate(files):
+    model = files / "pz.cosmoml"
+    r = run("train", files / "train.parquet", "--model", model, "--estimator", "forest",
+            "--bands", "u,g,r,i,z,y", "--mag-pattern", "mag_{band}_lsst",
+            "--err-pattern", "mag_err_{band}_lsst", "--z-column", "redshift",
+            "--param", "n_estimators=30", "--seed", "3", "-q")
+    assert r.returncode == 0, r.stderr
+    assert "wrote" in r.stdout and model.exists()
+    out = files / "pz.parquet"
+    r = run("predict", model, files / "photo.parquet", "--output", out, "-q")
+    assert r.returncode == 0, r.stderr
+    pred = pd.read_parquet(out)
+    photo = pd.read_parquet(files / "photo.parquet")
+    assert len(pred) == len(photo)
+    assert pred["id"].tolist() == photo["id"].tolist()
+    for c in ("z_mode", "z_mean", "z_median", "z_lo68", "z_hi68", "pdf"):
+        assert c in pred.columns
+    assert (pred["z_lo68"] <= pred["z_median"]).all() and (pred["z_median"] <= pred["z_hi68"]).all()
+    assert len(pred["pdf"].iloc[0]) == 301
+    r = run("evaluate", out, "--truth", files / "truth.parquet", "--json", files / "m.json")
+    assert r.returncode == 0, r.stderr
+    m = json.loads((files / "m.json").read_text())
+    assert m["n"] == 1000 and m["sigma68"] < 0.06 and m["outlier_frac"] < 0.08
+    assert "sigma68" in r.stdout and "tomographic" in r.stdout
+    # point-only output and a qp HDF5 ensemble
+    r = run("predict", model, files / "photo.parquet", "--output", files / "p2.parquet", "--no-pdf", "-q")
+    assert r.returncode == 0 and "pdf" not in pd.read_parquet(files / "p2.parquet").columns
+    r = run("predict", model, files / "photo.parquet", "--output", files / "p.hdf5", "-q")
+    assert r.returncode == 0, r.stderr
+    r = run("evaluate", files / "p.hdf5", "--truth", files / "truth.parquet", "--json", files / "m2.json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads((files / "m2.json").read_text())["sigma68"] == pytest.approx(m["sigma68"], rel=1e-3)
+
+
+def test_bad_input_exit_code_and_no_partial_output(files):
+    model = files / "pz.cosmoml"
+    if not model.exists():
+        pytest.skip("needs the trained model from test_train_predict_evaluate")
+    broken = pd.read_parquet(files / "photo.parquet").drop(columns=["mag_r_lsst"])
+    broken.to_parquet(files / "broken.parquet")
+    out = files / "never.parquet"
+    r = run("predict", model, files / "broken.parquet", "--output", out, "-q")
+    assert r.returncode == 2
+    assert "broken.parquet" in r.stderr and "mag_r_lsst" in r.stderr
+    assert not out.exists()
+    assert not [p for p in files.iterdir() if p.name.startswith(".")]
+    text = pd.read_parquet(files / "photo.parquet")
+    text["mag_g_lsst"] = text["mag_g_lsst"].astype(str)
+    text.loc[5, "mag_g_lsst"] = "bright"
+    text.to_parquet(files / "text.parquet")
+    r = run("predict", model, files / "text.parquet", "--output", out, "-q")
+    assert r.returncode == 2 and "'mag_g_lsst' has non-numeric value(s) such as 'bright'" in r.stderr
+    r = run("train", files / "photo.parquet", "--model", files / "x.cosmoml", "-q")
+    assert r.returncode == 2 and "no redshift column" in r.stderr
+    r = run("predict", files / "photo.parquet", files / "photo.parquet", "--output", out, "-q")
+    assert r.returncode == 2 and "not a readable cosmoml model file" in r.stderr
+
+
+def test_seeded_training_is_reproducible(files):
+    outs = []
+    for k in range(2):
+        model = files / f"r{k}.cosmoml"
+        r = run("train", files / "train.parquet", "--model", model, "--estimator", "knn", "-q", "--seed", "7")
+        assert r.returncode == 0, r.stderr
+        r = run("predict", model, files / "photo.parquet", "--output", files / f"r{k}.parquet", "-q")
+        outs.append(pd.read_parquet(files / f"r{k}.parquet"))
+    np.testing.assert_array_equal(np.stack(outs[0]["pdf"]), np.stack(outs[1]["pdf"]))

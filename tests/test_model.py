@@ -1,0 +1,139 @@
+"""Model files: round trip, and refusal of tampered, unsafe or mismatched files."""
+
+from __future__ import annotations
+
+import io
+import json
+import pickle
+import zipfile
+
+import numpy as np
+import pytest
+import skops.io as sio
+from sklearn.linear_model import LinearRegression
+
+from cosmoml.catalog import resolve_columns
+from cosmoml.errors import CatalogError, ModelFileError
+from cosmoml.model import PhotoZModel
+from tests.conftest import synthetic_catalog
+
+FAST = {
+    "nn": {"n_members": 2, "epochs": 10, "hidden": 32},
+    "lgbm": {"n_estimators": 20, "n_bins": 20},
+    "knn": {},
+    "forest": {"n_estimators": 10},
+    "extratrees": {"n_estimators": 10},
+    "adaboost": {"n_estimators": 5},
+}
+
+
+@pytest.fixture(scope="module")
+def train_test():
+    return synthetic_catalog(800, seed=5), synthetic_catalog(200, seed=6)
+
+
+@pytest.mark.parametrize("name", list(FAST))
+def test_round_trip_gives_identical_predictions(tmp_path, train_test, name):
+    train, test = train_test
+    model = PhotoZModel(name, estimator_params=FAST[name]).fit(train, resolve_columns(train.columns, need_z=True))
+    before = model.predict_frame(test)
+    path = model.save(tmp_path / "m.cosmoml")
+    loaded = PhotoZModel.load(path)
+    after = loaded.predict_frame(test)
+    np.testing.assert_array_equal(before["z_median"].to_numpy(), after["z_median"].to_numpy())
+    np.testing.assert_array_equal(np.stack(before["pdf"]), np.stack(after["pdf"]))
+    assert loaded.describe()["bands"] == ["u", "g", "r", "i", "z", "y"]
+    assert loaded.cosmoml_version_
+
+
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory, train_test):
+    train, _ = train_test
+    path = tmp_path_factory.mktemp("m") / "forest.cosmoml"
+    PhotoZModel("forest", estimator_params=FAST["forest"]).fit(
+        train, resolve_columns(train.columns, need_z=True)).save(path)
+    return path
+
+
+def _rewrite(src, dst, doc_fn=None, arrays_fn=None, fix_checksum=True):
+    with zipfile.ZipFile(src) as z:
+        doc = json.loads(z.read("model.json"))
+        blob = z.read("arrays.npz")
+    if arrays_fn:
+        with np.load(io.BytesIO(blob)) as npz:
+            arrays = arrays_fn({k: npz[k] for k in npz.files})
+        buf = io.BytesIO()
+        np.savez(buf, **arrays)
+        blob = buf.getvalue()
+    if doc_fn:
+        doc = doc_fn(doc)
+    if fix_checksum:
+        import hashlib
+
+        doc["arrays_sha256"] = hashlib.sha256(blob).hexdigest()
+    with zipfile.ZipFile(dst, "w") as z:
+        z.writestr("model.json", json.dumps(doc))
+        z.writestr("arrays.npz", blob)
+    return dst
+
+
+def test_corrupted_bytes_fail_checksum(tmp_path, saved):
+    def flip(arrays):
+        arrays["leaf_offsets_"] = arrays["leaf_offsets_"] + 1
+        return arrays
+
+    bad = _rewrite(saved, tmp_path / "bad.cosmoml", arrays_fn=flip, fix_checksum=False)
+    with pytest.raises(ModelFileError, match="checksum mismatch"):
+        PhotoZModel.load(bad)
+
+
+def test_untrusted_embedded_type_refused(tmp_path, saved):
+    def swap(arrays):
+        arrays["forest"] = np.frombuffer(sio.dumps(LinearRegression().fit([[0], [1]], [0, 1])), np.uint8)
+        return arrays
+
+    bad = _rewrite(saved, tmp_path / "swap.cosmoml", arrays_fn=swap)
+    with pytest.raises(ModelFileError, match="untrusted types.*LinearRegression"):
+        PhotoZModel.load(bad)
+
+
+def test_unknown_estimator_version_and_params_refused(tmp_path, saved):
+    b1 = _rewrite(saved, tmp_path / "a.cosmoml", doc_fn=lambda d: {**d, "estimator": "os.system"})
+    with pytest.raises(ModelFileError, match="unknown estimator 'os.system'"):
+        PhotoZModel.load(b1)
+    b2 = _rewrite(saved, tmp_path / "b.cosmoml", doc_fn=lambda d: {**d, "format_version": 99})
+    with pytest.raises(ModelFileError, match="format version 99 is not supported"):
+        PhotoZModel.load(b2)
+    b3 = _rewrite(saved, tmp_path / "c.cosmoml",
+                  doc_fn=lambda d: {**d, "params": {**d["params"], "evil": 1}})
+    with pytest.raises(ModelFileError, match=r"unknown parameters \['evil'\]"):
+        PhotoZModel.load(b3)
+
+
+def test_pickle_and_garbage_refused(tmp_path):
+    p = tmp_path / "model.pkl"
+    p.write_bytes(pickle.dumps({"a": 1}))
+    with pytest.raises(ModelFileError, match="not a readable cosmoml model file"):
+        PhotoZModel.load(p)
+    with pytest.raises(ModelFileError, match="no such model file"):
+        PhotoZModel.load(tmp_path / "nope.cosmoml")
+
+
+def test_mismatched_catalogue_refused(saved, train_test):
+    _, test = train_test
+    model = PhotoZModel.load(saved)
+    with pytest.raises(CatalogError, match=r"photo.parquet: missing column\(s\) \['mag_z_lsst'"):
+        model.predict_frame(test.drop(columns=["mag_z_lsst"]), source="photo.parquet")
+
+
+def test_nondetections_and_garbage_rows_flagged(saved, train_test):
+    _, test = train_test
+    model = PhotoZModel.load(saved)
+    df = test.copy()
+    mags = [f"mag_{b}_lsst" for b in "ugrizy"]
+    df.loc[0, mags] = 99.0  # nothing detected
+    df.loc[1, "mag_u_lsst"] = 99.0  # one band missing: limit policy
+    out = model.predict_frame(df)
+    assert len(out) == len(df) and out["id"].tolist() == df["id"].tolist()
+    assert out["flag"].tolist()[:3] == [1, 0, 0]
+    assert np.isnan(out.loc[0, "z_median"]) and np.isfinite(out.loc[1, "z_median"])
