@@ -20,11 +20,11 @@ demo: $(STAMP)
 	$(BIN)/cosmoml demo --output-dir demo_output
 
 test: $(STAMP)
-	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks scripts
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks scripts
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/photoz_dc2.py

@@ -36,8 +36,12 @@ def run(name: str, workdir: str) -> dict:
     t0 = time.perf_counter()
     inf.inform(train)
     t_fit = time.perf_counter() - t0
-    est = E.make_stage(name=f"estimate_{name}", model=inf.get_handle("model"),
-                       output=os.path.join(workdir, f"{name}_out.hdf5"), **common)
+    est = E.make_stage(
+        name=f"estimate_{name}",
+        model=inf.get_handle("model"),
+        output=os.path.join(workdir, f"{name}_out.hdf5"),
+        **common,
+    )
     t0 = time.perf_counter()
     out = est.estimate(valid)
     t_pred = time.perf_counter() - t0

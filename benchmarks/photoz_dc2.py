@@ -39,13 +39,26 @@ from cosmoml.pdf import PDFs, make_grid
 
 HERE = Path(__file__).resolve().parent
 RAIL_PY = Path(os.environ.get("RAIL_VENV", HERE / ".rail-venv")) / "bin" / "python"
-COLUMNS = ["sigma68", "sigma_nmad", "bias", "outlier_frac", "pit_ks", "crps", "train_s", "gal_per_s"]
+COLUMNS = [
+    "sigma68",
+    "sigma_nmad",
+    "bias",
+    "outlier_frac",
+    "pit_ks",
+    "crps",
+    "train_s",
+    "gal_per_s",
+]
 
 
 def _row(name: str, metrics: dict, t_fit: float, rate: float) -> dict:
-    return {"name": name, **{k: metrics.get(k, np.nan) for k in COLUMNS[:6]},
-            "train_s": t_fit, "gal_per_s": rate,
-            "outlier_pct": 100 * metrics.get("outlier_frac", np.nan)}
+    return {
+        "name": name,
+        **{k: metrics.get(k, np.nan) for k in COLUMNS[:6]},
+        "train_s": t_fit,
+        "gal_per_s": rate,
+        "outlier_pct": 100 * metrics.get("outlier_frac", np.nan),
+    }
 
 
 def bench_cosmoml(name: str, train, valid, repeats: int) -> dict:
@@ -84,13 +97,20 @@ def bench_sklearn_rf(train, valid, repeats: int) -> dict:
 
 def bench_rail(names: list[str]) -> list[dict]:
     if not RAIL_PY.exists():
-        print(f"RAIL environment not found at {RAIL_PY}: run benchmarks/setup_rail_env.sh", file=sys.stderr)
+        print(
+            f"RAIL environment not found at {RAIL_PY}: run benchmarks/setup_rail_env.sh",
+            file=sys.stderr,
+        )
         return [{"name": n, "missing": "no RAIL environment"} for n in names]
     rows = []
     with tempfile.TemporaryDirectory() as wd:
         out = os.path.join(wd, "rail.npz")
-        subprocess.run([str(RAIL_PY), str(HERE / "_rail_runner.py"), out, *names], check=True,
-                       cwd=wd, stdout=subprocess.DEVNULL)
+        subprocess.run(
+            [str(RAIL_PY), str(HERE / "_rail_runner.py"), out, *names],
+            check=True,
+            cwd=wd,
+            stdout=subprocess.DEVNULL,
+        )
         meta = json.loads(Path(out + ".json").read_text())
         with np.load(out) as npz:
             for n in names:
@@ -103,7 +123,9 @@ def bench_rail(names: list[str]) -> list[dict]:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--estimators", default=",".join(ESTIMATORS))
-    ap.add_argument("--rail", default="rail_knn,rail_flexzboost", help="RAIL estimators ('' for none)")
+    ap.add_argument(
+        "--rail", default="rail_knn,rail_flexzboost", help="RAIL estimators ('' for none)"
+    )
     ap.add_argument("--no-rail", action="store_true")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--output", default=str(HERE / "results" / "photoz_dc2.json"))
@@ -123,18 +145,29 @@ def main(argv=None) -> int:
     if ours:
         best = min(ours, key=lambda r: r["sigma68"])
         fastest = max(ours, key=lambda r: r["gal_per_s"])
-        summary = {"best": best["name"], "fastest": fastest["name"],
-                   "max_train_s": max(r["train_s"] for r in ours)}
+        summary = {
+            "best": best["name"],
+            "fastest": fastest["name"],
+            "max_train_s": max(r["train_s"] for r in ours),
+        }
         fzb = next((r for r in rows if r["name"] == "rail_flexzboost" and "gal_per_s" in r), None)
         if fzb:
             summary["fastest_vs_flexzboost_rate"] = fastest["gal_per_s"] / fzb["gal_per_s"]
             summary["fastest_vs_flexzboost_rate_by_name"] = {
-                r["name"]: r["gal_per_s"] / fzb["gal_per_s"] for r in ours}
+                r["name"]: r["gal_per_s"] / fzb["gal_per_s"] for r in ours
+            }
     print("\nsummary:", json.dumps(summary, indent=1))
     result = {
-        "benchmark": "photoz_dc2", "cosmoml_version": __version__, "date": time.strftime("%Y-%m-%d %H:%M"),
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},
-        "rows": rows, "summary": summary,
+        "benchmark": "photoz_dc2",
+        "cosmoml_version": __version__,
+        "date": time.strftime("%Y-%m-%d %H:%M"),
+        "machine": {
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+            "python": platform.python_version(),
+        },
+        "rows": rows,
+        "summary": summary,
     }
     Path(args.output).parent.mkdir(parents=True, exist_ok=True)
     Path(args.output).write_text(json.dumps(result, indent=1, default=float))
@@ -144,15 +177,20 @@ def main(argv=None) -> int:
 
 def _print(rows: list[dict], header: bool) -> None:
     if header:
-        print(f"{'estimator':26s} {'σ68':>7s} {'σNMAD':>7s} {'bias':>8s} {'out%':>6s} {'PIT KS':>7s} "
-              f"{'CRPS':>7s} {'train s':>8s} {'gal/s':>9s}")
+        print(
+            f"{'estimator':26s} {'σ68':>7s} {'σNMAD':>7s} {'bias':>8s} {'out%':>6s} {'PIT KS':>7s} "
+            f"{'CRPS':>7s} {'train s':>8s} {'gal/s':>9s}"
+        )
     for r in rows:
         if "missing" in r:
             print(f"{r['name']:26s} missing: {r['missing']}")
             continue
-        print(f"{r['name']:26s} {r['sigma68']:7.4f} {r['sigma_nmad']:7.4f} {r['bias']:8.4f} "
-              f"{r['outlier_pct']:6.2f} {r['pit_ks']:7.3f} {r['crps']:7.4f} {r['train_s']:8.1f} "
-              f"{r['gal_per_s']:9.0f}", flush=True)
+        print(
+            f"{r['name']:26s} {r['sigma68']:7.4f} {r['sigma_nmad']:7.4f} {r['bias']:8.4f} "
+            f"{r['outlier_pct']:6.2f} {r['pit_ks']:7.3f} {r['crps']:7.4f} {r['train_s']:8.1f} "
+            f"{r['gal_per_s']:9.0f}",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

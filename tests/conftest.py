@@ -19,9 +19,7 @@ def synthetic_catalog(n: int = 3000, seed: int = 0, noise: float = 0.02) -> pd.D
     rng = np.random.default_rng(seed)
     z = rng.uniform(0.05, 2.0, n)
     i = 21.0 + 1.5 * z + rng.normal(0, 0.3, n)
-    colours = np.column_stack(
-        [0.8 * np.sin(1.3 * z + k) + 0.25 * z * (k % 2) for k in range(5)]
-    )
+    colours = np.column_stack([0.8 * np.sin(1.3 * z + k) + 0.25 * z * (k % 2) for k in range(5)])
     colours += rng.normal(0, noise, colours.shape)
     mags = np.empty((n, 6))
     mags[:, 3] = i

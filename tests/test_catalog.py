@@ -8,7 +8,13 @@ import pandas as pd
 import pytest
 from astropy.table import Table
 
-from cosmoml.catalog import PhotometryFeatures, read_columns, read_table, resolve_columns, write_table
+from cosmoml.catalog import (
+    PhotometryFeatures,
+    read_columns,
+    read_table,
+    resolve_columns,
+    write_table,
+)
 from cosmoml.catalog.features import NONDETECTION_ERR, nondetected
 from cosmoml.errors import CatalogError, ConfigError
 from tests.conftest import BANDS, synthetic_catalog
@@ -109,7 +115,9 @@ def test_nondetection_sentinels():
 
 
 def _mags():
-    m = np.array([[22.0, 21.5, 21.0], [99.0, 22.5, 22.0], [23.0, 23.1, np.nan], [99.0, -99.0, np.inf]])
+    m = np.array(
+        [[22.0, 21.5, 21.0], [99.0, 22.5, 22.0], [23.0, 23.1, np.nan], [99.0, -99.0, np.inf]]
+    )
     e = np.full_like(m, 0.05)
     return m, e
 
@@ -129,8 +137,8 @@ def test_policy_limit_replaces_with_learned_limit():
 
 
 def test_policy_drop_and_nan():
-    m, e = _mags()
-    Xd, vd = PhotometryFeatures(["g", "r", "i"], policy="drop").fit(m).transform(m)
+    m, _ = _mags()
+    _, vd = PhotometryFeatures(["g", "r", "i"], policy="drop").fit(m).transform(m)
     assert vd.tolist() == [True, False, False, False]
     Xn, vn = PhotometryFeatures(["g", "r", "i"], policy="nan").fit(m).transform(m)
     assert vn.tolist() == [True, True, True, False]

@@ -16,7 +16,9 @@ CLI = [sys.executable, "-m", "cosmoml.cli"]
 
 
 def run(*args, cwd=None):
-    return subprocess.run([*CLI, *map(str, args)], capture_output=True, text=True, cwd=cwd, timeout=600)
+    return subprocess.run(
+        [*CLI, *map(str, args)], capture_output=True, text=True, cwd=cwd, timeout=600
+    )
 
 
 @pytest.fixture(scope="module")
@@ -38,14 +40,37 @@ def test_help_lists_estimators_and_example():
     assert "cosmoml demo" in top.stdout and "predict" in top.stdout
 
 
-def test_train_predict_evaluate(files):
+@pytest.fixture(scope="module")
+def trained(files):
     model = files / "pz.cosmoml"
-    r = run("train", files / "train.parquet", "--model", model, "--estimator", "forest",
-            "--bands", "u,g,r,i,z,y", "--mag-pattern", "mag_{band}_lsst",
-            "--err-pattern", "mag_err_{band}_lsst", "--z-column", "redshift",
-            "--param", "n_estimators=30", "--seed", "3", "-q")
+    r = run(
+        "train",
+        files / "train.parquet",
+        "--model",
+        model,
+        "--estimator",
+        "forest",
+        "--bands",
+        "u,g,r,i,z,y",
+        "--mag-pattern",
+        "mag_{band}_lsst",
+        "--err-pattern",
+        "mag_err_{band}_lsst",
+        "--z-column",
+        "redshift",
+        "--param",
+        "n_estimators=30",
+        "--seed",
+        "3",
+        "-q",
+    )
     assert r.returncode == 0, r.stderr
     assert "wrote" in r.stdout and model.exists()
+    return model
+
+
+def test_train_predict_evaluate(files, trained):
+    model = trained
     out = files / "pz.parquet"
     r = run("predict", model, files / "photo.parquet", "--output", out, "-q")
     assert r.returncode == 0, r.stderr
@@ -63,19 +88,34 @@ def test_train_predict_evaluate(files):
     assert m["n"] == 1000 and m["sigma68"] < 0.06 and m["outlier_frac"] < 0.08
     assert "sigma68" in r.stdout and "tomographic" in r.stdout
     # point-only output and a qp HDF5 ensemble
-    r = run("predict", model, files / "photo.parquet", "--output", files / "p2.parquet", "--no-pdf", "-q")
+    r = run(
+        "predict",
+        model,
+        files / "photo.parquet",
+        "--output",
+        files / "p2.parquet",
+        "--no-pdf",
+        "-q",
+    )
     assert r.returncode == 0 and "pdf" not in pd.read_parquet(files / "p2.parquet").columns
     r = run("predict", model, files / "photo.parquet", "--output", files / "p.hdf5", "-q")
     assert r.returncode == 0, r.stderr
-    r = run("evaluate", files / "p.hdf5", "--truth", files / "truth.parquet", "--json", files / "m2.json")
+    r = run(
+        "evaluate",
+        files / "p.hdf5",
+        "--truth",
+        files / "truth.parquet",
+        "--json",
+        files / "m2.json",
+    )
     assert r.returncode == 0, r.stderr
-    assert json.loads((files / "m2.json").read_text())["sigma68"] == pytest.approx(m["sigma68"], rel=1e-3)
+    assert json.loads((files / "m2.json").read_text())["sigma68"] == pytest.approx(
+        m["sigma68"], rel=1e-3
+    )
 
 
-def test_bad_input_exit_code_and_no_partial_output(files):
-    model = files / "pz.cosmoml"
-    if not model.exists():
-        pytest.skip("needs the trained model from test_train_predict_evaluate")
+def test_bad_input_exit_code_and_no_partial_output(files, trained):
+    model = trained
     broken = pd.read_parquet(files / "photo.parquet").drop(columns=["mag_r_lsst"])
     broken.to_parquet(files / "broken.parquet")
     out = files / "never.parquet"
@@ -89,7 +129,9 @@ def test_bad_input_exit_code_and_no_partial_output(files):
     text.loc[5, "mag_g_lsst"] = "bright"
     text.to_parquet(files / "text.parquet")
     r = run("predict", model, files / "text.parquet", "--output", out, "-q")
-    assert r.returncode == 2 and "'mag_g_lsst' has non-numeric value(s) such as 'bright'" in r.stderr
+    assert (
+        r.returncode == 2 and "'mag_g_lsst' has non-numeric value(s) such as 'bright'" in r.stderr
+    )
     r = run("train", files / "photo.parquet", "--model", files / "x.cosmoml", "-q")
     assert r.returncode == 2 and "no redshift column" in r.stderr
     r = run("predict", files / "photo.parquet", files / "photo.parquet", "--output", out, "-q")
@@ -100,8 +142,20 @@ def test_seeded_training_is_reproducible(files):
     outs = []
     for k in range(2):
         model = files / f"r{k}.cosmoml"
-        r = run("train", files / "train.parquet", "--model", model, "--estimator", "knn", "-q", "--seed", "7")
+        r = run(
+            "train",
+            files / "train.parquet",
+            "--model",
+            model,
+            "--estimator",
+            "knn",
+            "-q",
+            "--seed",
+            "7",
+        )
         assert r.returncode == 0, r.stderr
-        r = run("predict", model, files / "photo.parquet", "--output", files / f"r{k}.parquet", "-q")
+        r = run(
+            "predict", model, files / "photo.parquet", "--output", files / f"r{k}.parquet", "-q"
+        )
         outs.append(pd.read_parquet(files / f"r{k}.parquet"))
     np.testing.assert_array_equal(np.stack(outs[0]["pdf"]), np.stack(outs[1]["pdf"]))

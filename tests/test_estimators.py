@@ -14,15 +14,24 @@ from tests.conftest import BANDS, synthetic_catalog
 
 #: small, fast settings per estimator for the unit tests
 FAST = {
-    "nn": {"n_members": 2, "epochs": 25, "hidden": 64},
-    "lgbm": {"n_estimators": 60, "n_bins": 30},
+    "nn": {"n_members": 2, "epochs": 25, "hidden": 64, "depth": 3},
+    "nn-fast": {"epochs": 30, "hidden": 64},
+    "lgbm": {"n_estimators": 150},
     "knn": {},
     "forest": {"n_estimators": 30},
     "extratrees": {"n_estimators": 30},
     "adaboost": {"n_estimators": 20},
 }
 #: the accuracy each must reach on the synthetic relation (sigma68 of (zp - z)/(1 + z))
-TOL = {"nn": 0.03, "lgbm": 0.04, "knn": 0.03, "forest": 0.03, "extratrees": 0.03, "adaboost": 0.04}
+TOL = {
+    "nn": 0.03,
+    "nn-fast": 0.035,
+    "lgbm": 0.04,
+    "knn": 0.03,
+    "forest": 0.03,
+    "extratrees": 0.03,
+    "adaboost": 0.04,
+}
 
 
 def features(df, name):
@@ -79,13 +88,15 @@ def test_clone_and_determinism(name, data, fitted):
 @pytest.mark.parametrize("name", list(ESTIMATORS))
 def test_sample_weight_selects_the_weighted_population(name, data):
     """Two populations with the same photometry but redshifts 0.3 apart: the weights
-    decide which one the model learns."""
+    decide which one the model learns. (AdaBoost raises the weight of badly fitted
+    objects at each round, so a tiny weight is not an exclusion there: it gets 0.)"""
     train, test = data
     X = features(train, name)
     z = train["redshift"].to_numpy()
     Xd = np.vstack([X, X])
     zd = np.concatenate([z, z + 0.3])
-    w = np.concatenate([np.ones_like(z), np.full_like(z, 1e-3)])
+    small = 0.0 if name == "adaboost" else 1e-3
+    w = np.concatenate([np.ones_like(z), np.full_like(z, small)])
     w_low = make_estimator(name, **FAST[name]).fit(Xd, zd, sample_weight=w)
     w_high = make_estimator(name, **FAST[name]).fit(Xd, zd, sample_weight=w[::-1].copy())
     Xt, zt = features(test, name), test["redshift"].to_numpy()
@@ -93,7 +104,7 @@ def test_sample_weight_selects_the_weighted_population(name, data):
     assert shift == pytest.approx(0.3, abs=0.08)
     assert point_metrics(w_low.predict(Xt), zt)["bias_median"] == pytest.approx(0, abs=0.03)
     # the caller's weights are not modified
-    assert w[0] == 1.0 and w[-1] == 1e-3
+    assert w[0] == 1.0 and w[-1] == small
 
 
 @pytest.mark.parametrize("name", list(ESTIMATORS))
@@ -106,7 +117,9 @@ def test_input_validation(name, data, fitted):
     with pytest.raises(ConfigError, match="NaN or inf"):
         make_estimator(name, **FAST[name]).fit(X, np.full(len(X), np.nan))
     with pytest.raises(ValueError, match="[Nn]egative"):
-        make_estimator(name, **FAST[name]).fit(X, train["redshift"].to_numpy(), sample_weight=-np.ones(len(X)))
+        make_estimator(name, **FAST[name]).fit(
+            X, train["redshift"].to_numpy(), sample_weight=-np.ones(len(X))
+        )
 
 
 def test_unknown_estimator_named_in_error():

@@ -59,7 +59,9 @@ def test_pit_statistics_match_scipy_and_detect_nonuniformity():
     assert m["pit_ks"] < 0.03
     skewed = pit_metrics(u**2)
     assert skewed["pit_ks"] > 0.2 and skewed["pit_ad"] > 50 * max(m["pit_ad"], 0.1)
-    assert pit_metrics(np.array([0.0, 0.5, 1.0, 0.99995]))["pit_outlier_frac"] == pytest.approx(0.75)
+    assert pit_metrics(np.array([0.0, 0.5, 1.0, 0.99995]))["pit_outlier_frac"] == pytest.approx(
+        0.75
+    )
 
 
 def test_anderson_darling_formula_against_large_sample_expectation():
@@ -79,7 +81,9 @@ def test_crps_matches_closed_form_for_gaussians():
     sigma = np.array([0.05, 0.1, 0.2])
     y = np.array([1.03, 1.0, 1.1])
     zs = (y - mu) / sigma
-    exact = sigma * (zs * (2 * stats.norm.cdf(zs) - 1) + 2 * stats.norm.pdf(zs) - 1 / np.sqrt(np.pi))
+    exact = sigma * (
+        zs * (2 * stats.norm.cdf(zs) - 1) + 2 * stats.norm.pdf(zs) - 1 / np.sqrt(np.pi)
+    )
     assert crps(_gaussian_pdfs(mu, sigma, grid), y) == pytest.approx(exact, rel=2e-3)
 
 

@@ -19,6 +19,7 @@ from tests.conftest import synthetic_catalog
 
 FAST = {
     "nn": {"n_members": 2, "epochs": 10, "hidden": 32},
+    "nn-fast": {"epochs": 10, "hidden": 32},
     "lgbm": {"n_estimators": 20, "n_bins": 20},
     "knn": {},
     "forest": {"n_estimators": 10},
@@ -35,7 +36,9 @@ def train_test():
 @pytest.mark.parametrize("name", list(FAST))
 def test_round_trip_gives_identical_predictions(tmp_path, train_test, name):
     train, test = train_test
-    model = PhotoZModel(name, estimator_params=FAST[name]).fit(train, resolve_columns(train.columns, need_z=True))
+    model = PhotoZModel(name, estimator_params=FAST[name]).fit(
+        train, resolve_columns(train.columns, need_z=True)
+    )
     before = model.predict_frame(test)
     path = model.save(tmp_path / "m.cosmoml")
     loaded = PhotoZModel.load(path)
@@ -51,7 +54,8 @@ def saved(tmp_path_factory, train_test):
     train, _ = train_test
     path = tmp_path_factory.mktemp("m") / "forest.cosmoml"
     PhotoZModel("forest", estimator_params=FAST["forest"]).fit(
-        train, resolve_columns(train.columns, need_z=True)).save(path)
+        train, resolve_columns(train.columns, need_z=True)
+    ).save(path)
     return path
 
 
@@ -87,13 +91,24 @@ def test_corrupted_bytes_fail_checksum(tmp_path, saved):
         PhotoZModel.load(bad)
 
 
-def test_untrusted_embedded_type_refused(tmp_path, saved):
-    def swap(arrays):
-        arrays["forest"] = np.frombuffer(sio.dumps(LinearRegression().fit([[0], [1]], [0, 1])), np.uint8)
-        return arrays
+class Evil:
+    """Stands for any class an attacker might embed."""
 
-    bad = _rewrite(saved, tmp_path / "swap.cosmoml", arrays_fn=swap)
-    with pytest.raises(ModelFileError, match="untrusted types.*LinearRegression"):
+
+def test_untrusted_or_unexpected_embedded_type_refused(tmp_path, saved):
+    def swap_to(obj):
+        def swap(arrays):
+            arrays["forest"] = np.frombuffer(sio.dumps(obj), np.uint8)
+            return arrays
+
+        return swap
+
+    bad = _rewrite(saved, tmp_path / "evil.cosmoml", arrays_fn=swap_to(Evil()))
+    with pytest.raises(ModelFileError, match="untrusted types.*Evil"):
+        PhotoZModel.load(bad)
+    lin = LinearRegression().fit([[0], [1]], [0, 1])
+    bad = _rewrite(saved, tmp_path / "lin.cosmoml", arrays_fn=swap_to(lin))
+    with pytest.raises(ModelFileError, match="a LinearRegression, expected RandomForestRegressor"):
         PhotoZModel.load(bad)
 
 
@@ -104,8 +119,9 @@ def test_unknown_estimator_version_and_params_refused(tmp_path, saved):
     b2 = _rewrite(saved, tmp_path / "b.cosmoml", doc_fn=lambda d: {**d, "format_version": 99})
     with pytest.raises(ModelFileError, match="format version 99 is not supported"):
         PhotoZModel.load(b2)
-    b3 = _rewrite(saved, tmp_path / "c.cosmoml",
-                  doc_fn=lambda d: {**d, "params": {**d["params"], "evil": 1}})
+    b3 = _rewrite(
+        saved, tmp_path / "c.cosmoml", doc_fn=lambda d: {**d, "params": {**d["params"], "evil": 1}}
+    )
     with pytest.raises(ModelFileError, match=r"unknown parameters \['evil'\]"):
         PhotoZModel.load(b3)
 

@@ -39,4 +39,6 @@ def test_injected_shift_is_recovered():
     pdfs = PDFs(grid, stats.norm.pdf(grid[None], z_true[:, None] + 0.02, 0.03))
     table, _ = tomographic_nz(pdfs, z_true, (0.2, 0.7, 1.3), z_true)
     np.testing.assert_allclose(table["delta_mean_z"], 0.02, atol=1e-3)
-    np.testing.assert_allclose(table["delta_mean_z_scaled"], 0.02 / (1 + table["mean_z_true"]), atol=1e-3)
+    np.testing.assert_allclose(
+        table["delta_mean_z_scaled"], 0.02 / (1 + table["mean_z_true"]), atol=1e-3
+    )

@@ -33,12 +33,13 @@ app = typer.Typer(
         "  cosmoml evaluate pz.parquet --truth photo_truth.parquet"
     ),
 )
-err = Console(stderr=True)
-out = Console()
+err = Console(stderr=True, soft_wrap=True)
+out = Console(soft_wrap=True)
 
-_EST_HELP = "Estimator (default: the most accurate, '%s'). One of: %s." % (
-    DEFAULT_ESTIMATOR,
-    "; ".join(f"{k} = {v[2]}" for k, v in ESTIMATORS.items()),
+_EST_HELP = (
+    f"Estimator (default: the most accurate, '{DEFAULT_ESTIMATOR}'). One of: "
+    + "; ".join(f"{k} = {v[2]}" for k, v in ESTIMATORS.items())
+    + "."
 )
 
 
@@ -46,8 +47,12 @@ def _progress(quiet: bool) -> Progress | None:
     if quiet:
         return None
     return Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-        console=err, transient=True,
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=err,
+        transient=True,
     )
 
 
@@ -68,13 +73,17 @@ def _bands(value: str | None) -> list[str] | None:
     return [b.strip() for b in value.split(",") if b.strip()] if value else None
 
 
-@app.command(epilog="Example: cosmoml train dc2_training.parquet --model pz.cosmoml --estimator lgbm "
-             "--bands u,g,r,i,z,y --mag-pattern 'mag_{band}_lsst' --err-pattern 'mag_err_{band}_lsst'")
+@app.command(
+    epilog="Example: cosmoml train dc2_training.parquet --model pz.cosmoml --estimator lgbm "
+    "--bands u,g,r,i,z,y --mag-pattern 'mag_{band}_lsst' --err-pattern 'mag_err_{band}_lsst'"
+)
 def train(
     catalog: Path = typer.Argument(..., help="Spec-z catalogue: parquet, HDF5, FITS or CSV."),
     model: Path = typer.Option(..., "--model", "-m", help="Model file to write (.cosmoml)."),
     estimator: str = typer.Option(DEFAULT_ESTIMATOR, help=_EST_HELP),
-    bands: str = typer.Option(None, help="Comma-separated bands, e.g. u,g,r,i,z,y (auto-detected)."),
+    bands: str = typer.Option(
+        None, help="Comma-separated bands, e.g. u,g,r,i,z,y (auto-detected)."
+    ),
     mag_pattern: str = typer.Option(None, help="Magnitude column pattern, e.g. 'mag_{band}_lsst'."),
     err_pattern: str = typer.Option(None, help="Error column pattern, e.g. 'mag_err_{band}_lsst'."),
     z_column: str = typer.Option(None, help="Redshift column (auto: redshift, z_spec, ...)."),
@@ -83,7 +92,9 @@ def train(
     policy: str = typer.Option("limit", help="Non-detection policy: limit, drop or nan."),
     seed: int = typer.Option(0, help="Random seed (recorded in the model)."),
     param: list[str] = typer.Option(None, help="Estimator hyper-parameter key=value (repeatable)."),
-    group: str = typer.Option(None, help="HDF5 group holding the columns (auto: root or photometry)."),
+    group: str = typer.Option(
+        None, help="HDF5 group holding the columns (auto: root or photometry)."
+    ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),
 ) -> None:
     """Train a photo-z model on a spectroscopic catalogue."""
@@ -91,19 +102,36 @@ def train(
 
     if not quiet:
         err.print(f"training '{estimator}' on {catalog} ...")
-    m = run(catalog, model, estimator, _bands(bands), mag_pattern, err_pattern, z_column, id_column,
-            weight_column, policy, seed, _parse_params(param), group)
+    m = run(
+        catalog,
+        model,
+        estimator,
+        _bands(bands),
+        mag_pattern,
+        err_pattern,
+        z_column,
+        id_column,
+        weight_column,
+        policy,
+        seed,
+        _parse_params(param),
+        group,
+    )
     d = m.describe()
-    out.print(f"wrote {model}: {d['estimator']} on bands {','.join(d['bands'])} "
-              f"({d['training']['n_used']:,} galaxies; magnitudes {d['magnitude_columns'][0]}..., "
-              f"non-detections: {d['non_detection_policy']})")
+    out.print(
+        f"wrote {model}: {d['estimator']} on bands {','.join(d['bands'])} "
+        f"({d['training']['n_used']:,} galaxies; magnitudes {d['magnitude_columns'][0]}..., "
+        f"non-detections: {d['non_detection_policy']})"
+    )
 
 
 @app.command(epilog="Example: cosmoml predict pz.cosmoml photometry.parquet --output pz.parquet")
 def predict(
     model: Path = typer.Argument(..., help="Model file from 'cosmoml train'."),
     catalog: Path = typer.Argument(..., help="Photometric catalogue (same columns as training)."),
-    output: Path = typer.Option(..., "--output", "-o", help="Output .parquet, or .hdf5 for a qp ensemble."),
+    output: Path = typer.Option(
+        ..., "--output", "-o", help="Output .parquet, or .hdf5 for a qp ensemble."
+    ),
     no_pdf: bool = typer.Option(False, "--no-pdf", help="Point estimates only (parquet)."),
     chunk_size: int = typer.Option(100_000, help="Rows per prediction chunk."),
     group: str = typer.Option(None, help="HDF5 group holding the columns."),
@@ -118,13 +146,24 @@ def predict(
     else:
         with prog:
             task = prog.add_task("predicting", total=None)
-            result = run(model, catalog, output, not no_pdf, chunk_size, group,
-                         progress=lambda n: prog.update(task, advance=n))
+            result = run(
+                model,
+                catalog,
+                output,
+                not no_pdf,
+                chunk_size,
+                group,
+                progress=lambda n: prog.update(task, advance=n),
+            )
     n_flag = int((result["flag"] != 0).sum())
-    out.print(f"wrote {output}: {len(result):,} rows ({n_flag:,} flagged without usable photometry)")
+    out.print(
+        f"wrote {output}: {len(result):,} rows ({n_flag:,} flagged without usable photometry)"
+    )
 
 
-@app.command(epilog="Example: cosmoml evaluate pz.parquet --truth validation.parquet --json metrics.json")
+@app.command(
+    epilog="Example: cosmoml evaluate pz.parquet --truth validation.parquet --json metrics.json"
+)
 def evaluate(
     predictions: Path = typer.Argument(..., help="Predictions from 'cosmoml predict'."),
     truth: Path = typer.Option(..., "--truth", help="Catalogue with the true redshifts."),
@@ -137,7 +176,15 @@ def evaluate(
     """Score predictions with the field's metrics (DESIGN.md §3)."""
     from cosmoml.workflows import evaluate as run
 
-    res = run(predictions, truth, z_column, id_column, point, [float(x) for x in edges.split(",")], json_file)
+    res = run(
+        predictions,
+        truth,
+        z_column,
+        id_column,
+        point,
+        [float(x) for x in edges.split(",")],
+        json_file,
+    )
     t = Table(title=f"photo-z metrics ({point}, {res['n']:,} galaxies)")
     t.add_column("metric")
     t.add_column("value", justify="right")
@@ -151,14 +198,28 @@ def evaluate(
         for c in ("bin", "z_lo", "z_hi", "n_objects", "mean_z", "mean_z_true", "delta_mean_z"):
             tt.add_column(c, justify="right")
         for r in res["tomography"]:
-            tt.add_row(*(f"{r[c]:.4f}" if isinstance(r[c], float) else str(r[c]) for c in
-                         ("bin", "z_lo", "z_hi", "n_objects", "mean_z", "mean_z_true", "delta_mean_z")))
+            tt.add_row(
+                *(
+                    f"{r[c]:.4f}" if isinstance(r[c], float) else str(r[c])
+                    for c in (
+                        "bin",
+                        "z_lo",
+                        "z_hi",
+                        "n_objects",
+                        "mean_z",
+                        "mean_z_true",
+                        "delta_mean_z",
+                    )
+                )
+            )
         out.print(tt)
 
 
 @app.command(epilog="Example: cosmoml demo --output-dir demo_output")
 def demo(
-    output_dir: Path = typer.Option(Path("demo_output"), help="Directory for model, predictions, report."),
+    output_dir: Path = typer.Option(
+        Path("demo_output"), help="Directory for model, predictions, report."
+    ),
     estimator: str = typer.Option(DEFAULT_ESTIMATOR, help=_EST_HELP),
     seed: int = typer.Option(0, help="Random seed."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),

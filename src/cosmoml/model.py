@@ -34,7 +34,7 @@ from cosmoml.catalog.columns import ColumnMap
 from cosmoml.catalog.features import PhotometryFeatures
 from cosmoml.catalog.io import atomic_path
 from cosmoml.errors import CatalogError, ConfigError, ModelFileError
-from cosmoml.estimators import DEFAULT_ESTIMATOR, ESTIMATORS, PhotoZEstimator, make_estimator
+from cosmoml.estimators import DEFAULT_ESTIMATOR, ESTIMATORS, make_estimator
 from cosmoml.pdf import PDFs
 
 FORMAT = "cosmoml-model"
@@ -66,19 +66,28 @@ class PhotoZModel:
         self.estimator_params = dict(estimator_params or {})
 
     # -- training -------------------------------------------------------------------
-    def fit(self, df: pd.DataFrame, columns: ColumnMap, source: str = "training catalogue") -> PhotoZModel:
+    def fit(
+        self, df: pd.DataFrame, columns: ColumnMap, source: str = "training catalogue"
+    ) -> PhotoZModel:
         """Train on a table with photometry and redshifts named by ``columns``."""
         if columns.z_column is None:
             raise CatalogError(f"{source}: no redshift column given")
         columns.check(df.columns, source, need_z=True)
         if self.estimator not in ESTIMATORS:
-            raise ConfigError(f"unknown estimator {self.estimator!r}; choose one of {sorted(ESTIMATORS)}")
+            raise ConfigError(
+                f"unknown estimator {self.estimator!r}; choose one of {sorted(ESTIMATORS)}"
+            )
         _, feat_opts, _ = ESTIMATORS[self.estimator]
         mags, errs = _photometry(df, columns, source)
+        params = dict(self.estimator_params)
         if feat_opts.get("use_errors") and errs is None:
             feat_opts = {**feat_opts, "use_errors": False}
+            if self.estimator == "knn":
+                params["errors"] = False
         self.columns_ = columns
-        self.features_ = PhotometryFeatures(columns.bands, policy=self.policy, **feat_opts).fit(mags, errs)
+        self.features_ = PhotometryFeatures(columns.bands, policy=self.policy, **feat_opts).fit(
+            mags, errs
+        )
         X, valid = self.features_.transform(mags, errs)
         z = _numeric(df, columns.z_column, source)
         bad_z = ~np.isfinite(z) | (z < 0)
@@ -92,9 +101,11 @@ class PhotoZModel:
         if columns.weight_column:
             w = _numeric(df, columns.weight_column, source)
             if not np.all(np.isfinite(w)) or np.any(w < 0):
-                raise CatalogError(f"{source}: column {columns.weight_column!r} has negative or non-finite weights")
+                raise CatalogError(
+                    f"{source}: column {columns.weight_column!r} has negative or non-finite weights"
+                )
             w = w[valid]
-        est = make_estimator(self.estimator, **self.estimator_params)
+        est = make_estimator(self.estimator, **params)
         if not (est.zmin <= z.min() and z.max() <= est.zmax):
             raise CatalogError(
                 f"{source}: redshifts in {columns.z_column!r} span {z.min():.3f}..{z.max():.3f}, "
@@ -189,7 +200,9 @@ class PhotoZModel:
             with zipfile.ZipFile(path) as z:
                 names = set(z.namelist())
                 if names != {"model.json", "arrays.npz"}:
-                    raise ModelFileError(f"{path}: not a cosmoml model file (entries {sorted(names)})")
+                    raise ModelFileError(
+                        f"{path}: not a cosmoml model file (entries {sorted(names)})"
+                    )
                 doc = json.loads(z.read("model.json"))
                 blob = z.read("arrays.npz")
         except (zipfile.BadZipFile, json.JSONDecodeError, UnicodeDecodeError, KeyError) as exc:
@@ -225,7 +238,9 @@ class PhotoZModel:
         except ModelFileError:
             raise
         except (KeyError, TypeError, ValueError) as exc:
-            raise ModelFileError(f"{path}: model file is incomplete or inconsistent ({exc})") from exc
+            raise ModelFileError(
+                f"{path}: model file is incomplete or inconsistent ({exc})"
+            ) from exc
         return model
 
     def describe(self) -> dict:
@@ -252,7 +267,7 @@ class PhotoZModel:
 def _numeric(df: pd.DataFrame, column: str, source: str) -> np.ndarray:
     values = pd.to_numeric(df[column], errors="coerce").to_numpy(dtype=float)
     raw = df[column]
-    if raw.dtype == object:
+    if not (pd.api.types.is_numeric_dtype(raw) or pd.api.types.is_bool_dtype(raw)):
         bad = np.isnan(values) & raw.notna().to_numpy()
         if bad.any():
             rows = np.flatnonzero(bad)[:5].tolist()
@@ -263,7 +278,9 @@ def _numeric(df: pd.DataFrame, column: str, source: str) -> np.ndarray:
     return values
 
 
-def _photometry(df: pd.DataFrame, columns: ColumnMap, source: str) -> tuple[np.ndarray, np.ndarray | None]:
+def _photometry(
+    df: pd.DataFrame, columns: ColumnMap, source: str
+) -> tuple[np.ndarray, np.ndarray | None]:
     mags = np.column_stack([_numeric(df, c, source) for c in columns.mag_columns])
     errs = None
     if columns.err_columns:

@@ -19,7 +19,9 @@ from cosmoml.errors import ConfigError
 DEFAULT_ZMIN, DEFAULT_ZMAX, DEFAULT_NZ = 0.0, 3.0, 301
 
 
-def make_grid(zmin: float = DEFAULT_ZMIN, zmax: float = DEFAULT_ZMAX, nz: int = DEFAULT_NZ) -> np.ndarray:
+def make_grid(
+    zmin: float = DEFAULT_ZMIN, zmax: float = DEFAULT_ZMAX, nz: int = DEFAULT_NZ
+) -> np.ndarray:
     """The redshift grid: ``nz`` evenly spaced points from ``zmin`` to ``zmax``."""
     if not (zmax > zmin >= 0 and nz >= 3):
         raise ConfigError(f"bad redshift grid zmin={zmin}, zmax={zmax}, nz={nz}")
@@ -95,14 +97,18 @@ class PDFs:
             inc = self.pdf[:, 1:] + self.pdf[:, :-1]
             inc *= dz
             # cumsum into a fresh array: numpy's cumsum with a strided ``out`` is ~4x slower
-            c = np.concatenate([np.zeros((len(self), 1), self.pdf.dtype), inc.cumsum(axis=1)], axis=1)
+            c = np.concatenate(
+                [np.zeros((len(self), 1), self.pdf.dtype), inc.cumsum(axis=1)], axis=1
+            )
             with np.errstate(invalid="ignore", divide="ignore"):
                 c /= c[:, -1:]
             self._cdf = c
         return self._cdf
 
     def mean(self) -> np.ndarray:
-        return (self.pdf @ (_trapz_weights(self.grid) * self.grid).astype(self.pdf.dtype)).astype(float)
+        return (self.pdf @ (_trapz_weights(self.grid) * self.grid).astype(self.pdf.dtype)).astype(
+            float
+        )
 
     def std(self) -> np.ndarray:
         w = _trapz_weights(self.grid)
@@ -126,7 +132,9 @@ class PDFs:
             c0, c1 = cdf[rows, idx - 1], cdf[rows, idx]
             with np.errstate(invalid="ignore", divide="ignore"):
                 t = np.where(c1 > c0, (qk - c0) / (c1 - c0), 0.0)
-            out[:, k] = self.grid[idx - 1] + np.clip(t, 0, 1) * (self.grid[idx] - self.grid[idx - 1])
+            out[:, k] = self.grid[idx - 1] + np.clip(t, 0, 1) * (
+                self.grid[idx] - self.grid[idx - 1]
+            )
         out[np.isnan(cdf[:, -1])] = np.nan
         return out[:, 0] if np.ndim(q) == 0 else out
 

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from cosmoml import __version__
-from cosmoml.catalog.columns import resolve_columns
+from cosmoml.catalog.columns import find_z_column, resolve_columns
 from cosmoml.catalog.io import atomic_path, file_format, read_columns, read_table, write_table
 from cosmoml.errors import CatalogError, ConfigError
 from cosmoml.estimators import DEFAULT_ESTIMATOR
@@ -40,8 +40,15 @@ def train(
 ) -> PhotoZModel:
     """Train a model on a spec-z catalogue and save it to ``model_path``."""
     cols = resolve_columns(
-        read_columns(catalog, group), str(catalog), bands, mag_pattern, err_pattern,
-        z_column, id_column, weight_column, need_z=True,
+        read_columns(catalog, group),
+        str(catalog),
+        bands,
+        mag_pattern,
+        err_pattern,
+        z_column,
+        id_column,
+        weight_column,
+        need_z=True,
     )
     need = cols.photometry_columns() + [cols.z_column] + ([weight_column] if weight_column else [])
     df = read_table(catalog, need, group)
@@ -73,7 +80,9 @@ def predict(
     cols.check(available, str(catalog))
     need = cols.photometry_columns() + ([cols.id_column] if cols.id_column in available else [])
     df = read_table(catalog, need, group)
-    out = model.predict_frame(df, with_pdf=True, source=str(catalog), chunk_size=chunk_size, progress=progress)
+    out = model.predict_frame(
+        df, with_pdf=True, source=str(catalog), chunk_size=chunk_size, progress=progress
+    )
     grid = model.estimator_.grid_
     meta = {
         "cosmoml_version": __version__,
@@ -103,7 +112,11 @@ def read_predictions(path: str | os.PathLike) -> tuple[pd.DataFrame, PDFs | None
 
         pdfs = PDFs.read_qp(path)
         with h5py.File(path, "r") as f:
-            table = pd.DataFrame({k: f["ancil"][k][()] for k in f["ancil"]}) if "ancil" in f else pd.DataFrame()
+            table = (
+                pd.DataFrame({k: f["ancil"][k][()] for k in f["ancil"]})
+                if "ancil" in f
+                else pd.DataFrame()
+            )
         if "z_median" not in table:
             for k, v in pdfs.point_estimates().items():
                 table[k] = v
@@ -148,25 +161,31 @@ def evaluate(
         raise ConfigError(f"point estimate {point!r} not in {list(POINT_COLUMNS)}")
     tcols = read_columns(truth, group)
     if z_column is None:
-        z_column = resolve_columns(tcols, str(truth), need_z=True).z_column if any(
-            c in tcols for c in ("redshift", "z_spec", "zspec", "specz", "z_true")
-        ) else None
-    if z_column is None or z_column not in tcols:
+        z_column = find_z_column(tcols, str(truth))
+    if z_column not in tcols:
         raise CatalogError(f"{truth}: redshift column {z_column!r} not found; pass --z-column")
-    idc = id_column or next((c for c in ("id", "ID", "object_id", "objectId") if c in tcols and c in table.columns), None)
+    idc = id_column or next(
+        (c for c in ("id", "ID", "object_id", "objectId") if c in tcols and c in table.columns),
+        None,
+    )
     tdf = read_table(truth, [z_column] + ([idc] if idc else []), group)
     if idc:
         pos = pd.Index(tdf[idc]).get_indexer(table[idc])
         if (pos < 0).any():
-            raise CatalogError(f"{truth}: {int((pos < 0).sum())} predicted ids not found in column {idc!r}")
+            raise CatalogError(
+                f"{truth}: {int((pos < 0).sum())} predicted ids not found in column {idc!r}"
+            )
         z_true = tdf[z_column].to_numpy(dtype=float)[pos]
     else:
         if len(tdf) != len(table):
             raise CatalogError(
-                f"{truth}: {len(tdf)} rows but {predictions} has {len(table)} and no shared id column"
+                f"{truth}: {len(tdf)} rows but {predictions} has {len(table)} "
+                "and no shared id column"
             )
         z_true = tdf[z_column].to_numpy(dtype=float)
-    flagged = table["flag"].to_numpy() != 0 if "flag" in table.columns else np.zeros(len(table), bool)
+    flagged = (
+        table["flag"].to_numpy() != 0 if "flag" in table.columns else np.zeros(len(table), bool)
+    )
     z_point = table[point].to_numpy(dtype=float)
     result: dict = {"point_estimate": point, "n_flagged": int(flagged.sum())}
     result.update(point_metrics(z_point[~flagged], z_true[~flagged]))
@@ -204,24 +223,34 @@ def demo(
     predict(out / "model.cosmoml", data_path("dc2_validation.parquet"), out / "predictions.parquet")
     t_pred = time.perf_counter() - t1
     say("evaluating and writing the report")
-    metrics = evaluate(out / "predictions.parquet", data_path("dc2_validation.parquet"),
-                       json_path=out / "metrics.json")
+    metrics = evaluate(
+        out / "predictions.parquet",
+        data_path("dc2_validation.parquet"),
+        json_path=out / "metrics.json",
+    )
     table, pdfs = read_predictions(out / "predictions.parquet")
     truth = read_table(data_path("dc2_validation.parquet"), ["redshift"])["redshift"].to_numpy()
     ok = table["flag"].to_numpy() == 0
-    nz_table, nz = tomographic_nz(pdfs[ok], table["z_median"].to_numpy()[ok], DES_Y1_EDGES, truth[ok])
+    nz_table, nz = tomographic_nz(
+        pdfs[ok], table["z_median"].to_numpy()[ok], DES_Y1_EDGES, truth[ok]
+    )
     bins = assign_bins(table["z_median"].to_numpy()[ok])
     figures = {
         "z_phot vs z_spec": plot_zphot_zspec(table["z_median"].to_numpy(), truth),
         "PIT histogram": plot_pit(pdfs[ok].pit(truth[ok])),
-        "n(z) per tomographic bin (DES Y1 edges)": plot_nz(pdfs.grid, nz, nz_table, truth[ok], bins),
+        "n(z) per tomographic bin (DES Y1 edges)": plot_nz(
+            pdfs.grid, nz, nz_table, truth[ok], bins
+        ),
         "example PDFs (dashed: true z)": pdf_examples(pdfs, truth),
     }
     metrics["train_seconds"] = t_train
     metrics["predict_gal_per_s"] = len(table) / t_pred
     photoz_report(
-        out / "report.html", f"cosmoml demo: '{estimator}' on CosmoDC2 (LSST DESC RAIL test data)",
-        {k: v for k, v in metrics.items() if k != "tomography"}, figures, nz_table,
+        out / "report.html",
+        f"cosmoml demo: '{estimator}' on CosmoDC2 (LSST DESC RAIL test data)",
+        {k: v for k, v in metrics.items() if k != "tomography"},
+        figures,
+        nz_table,
         notes=[
             "Training and validation sets are drawn alike here (same selection): these metrics "
             "are an upper bound on what a non-representative spec-z sample would give.",

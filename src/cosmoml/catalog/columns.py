@@ -26,6 +26,16 @@ ID_CANDIDATES = ("id", "ID", "object_id", "objectId", "galaxy_id", "source_id", 
 Z_CANDIDATES = ("redshift", "z_spec", "zspec", "specz", "z_true", "Z", "z")
 
 
+def find_z_column(columns: Sequence[str], source: str, exclude: Sequence[str] = ()) -> str:
+    """The redshift column among :data:`Z_CANDIDATES`; CatalogError if there is none."""
+    found = next((c for c in Z_CANDIDATES if c in columns and c not in exclude), None)
+    if found is None:
+        raise CatalogError(
+            f"{source}: no redshift column found (tried {list(Z_CANDIDATES)}); pass --z-column"
+        )
+    return found
+
+
 def sort_bands(bands: Sequence[str]) -> list[str]:
     """Sort band names by wavelength (known bands first)."""
     known = {b: i for i, b in enumerate(BAND_ORDER)}
@@ -159,7 +169,9 @@ def resolve_columns(
     bands = list(bands)
     if len(set(bands)) != len(bands):
         raise CatalogError(f"{source}: duplicate band in {bands}")
-    missing = [mag_pattern.format(band=b) for b in bands if mag_pattern.format(band=b) not in columns]
+    missing = [
+        mag_pattern.format(band=b) for b in bands if mag_pattern.format(band=b) not in columns
+    ]
     if missing:
         raise CatalogError(f"{source}: missing magnitude column(s) {missing}")
     if err_pattern is None:
@@ -170,18 +182,18 @@ def resolve_columns(
                 err_pattern = pat
                 break
     elif not all(err_pattern.format(band=b) in columns for b in bands):
-        missing = [err_pattern.format(band=b) for b in bands if err_pattern.format(band=b) not in columns]
-        raise CatalogError(f"{source}: missing error column(s) {missing} for pattern {err_pattern!r}")
+        missing = [
+            err_pattern.format(band=b) for b in bands if err_pattern.format(band=b) not in columns
+        ]
+        raise CatalogError(
+            f"{source}: missing error column(s) {missing} for pattern {err_pattern!r}"
+        )
     if z_column is None and need_z:
-        z_column = next((c for c in Z_CANDIDATES if c in columns and c not in
-                         {mag_pattern.format(band=b) for b in bands}), None)
-        if z_column is None:
-            raise CatalogError(
-                f"{source}: no redshift column found (tried {list(Z_CANDIDATES)}); "
-                f"pass --z-column"
-            )
+        z_column = find_z_column(columns, source, [mag_pattern.format(band=b) for b in bands])
     if z_column is not None and need_z and z_column not in columns:
-        raise CatalogError(f"{source}: redshift column {z_column!r} not found; columns are {columns}")
+        raise CatalogError(
+            f"{source}: redshift column {z_column!r} not found; columns are {columns}"
+        )
     if id_column is None:
         id_column = next((c for c in ID_CANDIDATES if c in columns), None)
     if weight_column is not None and weight_column not in columns:

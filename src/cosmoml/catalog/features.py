@@ -19,6 +19,7 @@ Rows with no detection in any band are always flagged and get no prediction.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from itertools import pairwise
 
 import numpy as np
 
@@ -151,7 +152,7 @@ class PhotometryFeatures:
     def feature_names(self) -> list[str]:
         b = self.bands
         names = [f"mag_{b[j]}" for j in self._mag_index()]
-        names += [f"{x}-{y}" for x, y in zip(b[:-1], b[1:], strict=True)]
+        names += [f"{x}-{y}" for x, y in pairwise(b)]
         if self.use_errors:
             names += [f"err({n})" for n in names]
         return names
@@ -182,8 +183,13 @@ class PhotometryFeatures:
     @classmethod
     def from_state(cls, state: dict) -> PhotometryFeatures:
         obj = cls(
-            state["bands"], state["policy"], state["limits"], state["use_errors"],
-            state["magnitudes"], state["reference_band"], state["sentinel_abs"],
+            state["bands"],
+            state["policy"],
+            state["limits"],
+            state["use_errors"],
+            state["magnitudes"],
+            state["reference_band"],
+            state["sentinel_abs"],
         )
         obj.limits_ = np.asarray(state["limits_"], dtype=float)
         obj.nondetected_fraction_ = np.asarray(state["nondetected_fraction_"], dtype=float)

@@ -76,9 +76,7 @@ def read_table(
     if columns is not None:
         missing = [c for c in columns if c not in df.columns]
         if missing:
-            raise CatalogError(
-                f"{path}: missing column(s) {missing}; it has {list(df.columns)}"
-            )
+            raise CatalogError(f"{path}: missing column(s) {missing}; it has {list(df.columns)}")
         df = df[list(columns)]
     if len(df.columns) == 0:
         raise CatalogError(f"{path}: holds no columns")
@@ -159,9 +157,7 @@ def _read_hdf5(path: Path, columns: Sequence[str] | None, group: str | None) -> 
                     f"{path}: column {name!r} has shape {arr.shape}; columns must be 1-D"
                 )
             if n is not None and len(arr) != n:
-                raise CatalogError(
-                    f"{path}: column {name!r} has {len(arr)} rows, others have {n}"
-                )
+                raise CatalogError(f"{path}: column {name!r} has {len(arr)} rows, others have {n}")
             n = len(arr)
             if arr.dtype.kind == "S":
                 arr = arr.astype(str)

@@ -82,7 +82,9 @@ def load_buzzard(
         from photerr import LsstErrorModel
 
         model = LsstErrorModel(nYrObs=years, ndFlag=99.0, sigLim=1.0)
-        noisy = model(df[["redshift", *BANDS]].astype(float), random_state=np.random.default_rng(seed))
+        noisy = model(
+            df[["redshift", *BANDS]].astype(float), random_state=np.random.default_rng(seed)
+        )
         df = pd.concat([df[["id"]], noisy], axis=1)
     if i_max is not None:
         df = df[df["i"] < i_max].reset_index(drop=True)

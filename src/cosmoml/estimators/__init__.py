@@ -17,15 +17,43 @@ from cosmoml.estimators.nn import NNEnsemblePhotoZ
 
 #: name -> (class, feature options for PhotometryFeatures, one-line description)
 ESTIMATORS: dict[str, tuple[type[PhotoZEstimator], dict, str]] = {
-    "nn": (NNEnsemblePhotoZ, {"use_errors": True}, "ensemble of PyTorch MLPs, binned-softmax head (ANNz2-like)"),
+    "nn": (
+        NNEnsemblePhotoZ,
+        {"use_errors": True},
+        "ensemble of PyTorch MLPs, binned-softmax head (ANNz2-like)",
+    ),
+    "nn-fast": (
+        NNEnsemblePhotoZ,
+        {"use_errors": True},
+        "a single MLP: the fastest estimator with PDFs",
+    ),
     "lgbm": (LightGBMPhotoZ, {"use_errors": True}, "LightGBM classification over redshift bins"),
-    "knn": (KNNPhotoZ, {"use_errors": True, "magnitudes": "reference"}, "k nearest neighbours, error-aware weights"),
-    "forest": (ForestPhotoZ, {"use_errors": False}, "random forest, PDFs from leaf populations (TPZ-like)"),
-    "extratrees": (ForestPhotoZ, {"use_errors": False}, "extremely randomised trees, leaf-population PDFs"),
-    "adaboost": (AdaBoostPhotoZ, {"use_errors": False}, "AdaBoost regression trees, PDF from members"),
+    "knn": (
+        KNNPhotoZ,
+        {"use_errors": True, "magnitudes": "reference"},
+        "k nearest neighbours, error-aware weights",
+    ),
+    "forest": (
+        ForestPhotoZ,
+        {"use_errors": False},
+        "random forest, PDFs from leaf populations (TPZ-like)",
+    ),
+    "extratrees": (
+        ForestPhotoZ,
+        {"use_errors": False},
+        "extremely randomised trees, leaf-population PDFs",
+    ),
+    "adaboost": (
+        AdaBoostPhotoZ,
+        {"use_errors": False},
+        "AdaBoost regression trees, PDF from members",
+    ),
 }
 #: extra constructor defaults per name (where two names share a class)
-ESTIMATOR_DEFAULTS: dict[str, dict] = {"extratrees": {"kind": "extra"}}
+ESTIMATOR_DEFAULTS: dict[str, dict] = {
+    "extratrees": {"kind": "extra"},
+    "nn-fast": {"n_members": 1, "hidden": 128, "depth": 3, "epochs": 60},
+}
 
 DEFAULT_ESTIMATOR = "nn"
 

@@ -28,8 +28,9 @@ def dump_sklearn(obj) -> np.ndarray:
     return np.frombuffer(sio.dumps(obj), dtype=np.uint8)
 
 
-def load_sklearn(blob: np.ndarray):
-    """Rebuild an object from :func:`dump_sklearn` output; refuse untrusted types."""
+def load_sklearn(blob: np.ndarray, expected: tuple[type, ...]):
+    """Rebuild an object from :func:`dump_sklearn` output; refuse untrusted types and any
+    object that is not an instance of ``expected``."""
     data = blob.tobytes()
     try:
         untrusted = sio.get_untrusted_types(data=data)
@@ -39,6 +40,12 @@ def load_sklearn(blob: np.ndarray):
     if refused:
         raise ModelFileError(f"model file holds untrusted types {refused}; refusing to load it")
     try:
-        return sio.loads(data, trusted=list(untrusted))
+        obj = sio.loads(data, trusted=list(untrusted))
     except Exception as exc:
         raise ModelFileError(f"embedded scikit-learn model is corrupt: {exc}") from exc
+    if not isinstance(obj, expected):
+        raise ModelFileError(
+            f"embedded model is a {type(obj).__name__}, expected "
+            f"{' or '.join(t.__name__ for t in expected)}; refusing to load it"
+        )
+    return obj

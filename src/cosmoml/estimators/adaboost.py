@@ -75,4 +75,4 @@ class AdaBoostPhotoZ(PhotoZEstimator):
 
     def _set_state(self, meta, arrays):
         self._set_base_state(meta)
-        self.model_ = load_sklearn(arrays["model"])
+        self.model_ = load_sklearn(arrays["model"], (AdaBoostRegressor,))

@@ -20,9 +20,9 @@ train are then refitted on the whole training set.
 from __future__ import annotations
 
 import numpy as np
+from scipy import stats
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils.validation import _check_sample_weight, check_array, check_is_fitted
-from scipy import stats
 
 from cosmoml.errors import ConfigError
 from cosmoml.pdf import PDFs, make_grid, normalise
@@ -64,7 +64,7 @@ class PhotoZEstimator(RegressorMixin, BaseEstimator):
         rng = np.random.default_rng(self.random_state)
         if self.calibrate:
             order = rng.permutation(X.shape[0])
-            n_hold = max(10, int(round(0.1 * X.shape[0])))
+            n_hold = max(10, round(0.1 * X.shape[0]))
             hold, train = order[:n_hold], order[n_hold:]
             self._fit(X[train], z[train], w[train], X[hold], z[hold], w[hold])
             raw = self._raw_pdf(X[hold])

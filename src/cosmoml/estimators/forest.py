@@ -118,14 +118,16 @@ class ForestPhotoZ(PhotoZEstimator):
         arrays = {
             "forest": dump_sklearn(self.forest_),
             "leaf_offsets_": self.leaf_offsets_,
-            "hist_data": h.data, "hist_indices": h.indices, "hist_indptr": h.indptr,
+            "hist_data": h.data,
+            "hist_indices": h.indices,
+            "hist_indptr": h.indptr,
             "hist_shape": np.asarray(h.shape),
         }
         return self._base_state(), arrays
 
     def _set_state(self, meta, arrays):
         self._set_base_state(meta)
-        self.forest_ = load_sklearn(arrays["forest"])
+        self.forest_ = load_sklearn(arrays["forest"], (RandomForestRegressor, ExtraTreesRegressor))
         self.leaf_offsets_ = arrays["leaf_offsets_"]
         self.leaf_hist_ = sparse.csr_matrix(
             (arrays["hist_data"], arrays["hist_indices"], arrays["hist_indptr"]),

@@ -95,7 +95,10 @@ class LightGBMPhotoZ(PhotoZEstimator):
             yv = np.clip(np.searchsorted(edges, z_val, side="right") - 1, 0, k - 1)
             valid = lgb.Dataset(X_val, yv, weight=w_val, reference=train)
             booster = lgb.train(
-                params, train, num_boost_round=self.n_estimators, valid_sets=[valid],
+                params,
+                train,
+                num_boost_round=self.n_estimators,
+                valid_sets=[valid],
                 callbacks=[lgb.early_stopping(30, verbose=False)],
             )
             self.best_iteration_ = int(booster.best_iteration or self.n_estimators)
@@ -122,8 +125,11 @@ class LightGBMPhotoZ(PhotoZEstimator):
         return prob @ self._matrix()
 
     def _get_state(self):
-        meta = {**self._base_state(), "best_iteration_": int(self.best_iteration_),
-                "booster": self.booster_.model_to_string()}
+        meta = {
+            **self._base_state(),
+            "best_iteration_": int(self.best_iteration_),
+            "booster": self.booster_.model_to_string(),
+        }
         return meta, {"bin_edges_": self.bin_edges_}
 
     def _set_state(self, meta, arrays):

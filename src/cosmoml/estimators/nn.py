@@ -54,8 +54,8 @@ class NNEnsemblePhotoZ(PhotoZEstimator):
         self,
         n_members: int = 5,
         hidden: int = 128,
-        depth: int = 3,
-        epochs: int = 60,
+        depth: int = 4,
+        epochs: int = 80,
         batch_size: int = 512,
         learning_rate: float = 3e-3,
         weight_decay: float = 1e-4,
@@ -113,11 +113,15 @@ class NNEnsemblePhotoZ(PhotoZEstimator):
         torch.manual_seed(seed)
         gen = torch.Generator(device="cpu").manual_seed(seed)
         net = _mlp(xt.shape[1], self.hidden, self.depth, self.grid_.size).to(dev)
-        opt = torch.optim.AdamW(net.parameters(), lr=self.learning_rate, weight_decay=self.weight_decay)
+        opt = torch.optim.AdamW(
+            net.parameters(), lr=self.learning_rate, weight_decay=self.weight_decay
+        )
         n = xt.shape[0]
         bs = min(self.batch_size, n)
         steps = self.epochs * ((n + bs - 1) // bs)
-        sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=self.learning_rate, total_steps=steps)
+        sched = torch.optim.lr_scheduler.OneCycleLR(
+            opt, max_lr=self.learning_rate, total_steps=steps
+        )
         net.train()
         for _ in range(self.epochs):
             perm = torch.randperm(n, generator=gen).to(dev)
@@ -148,7 +152,9 @@ class NNEnsemblePhotoZ(PhotoZEstimator):
         nets = self._nets()
         with torch.inference_mode():
             for s in range(0, X.shape[0], 65536):
-                xt = torch.tensor((X[s : s + 65536] - self.mean_) / self.scale_, dtype=torch.float32, device=dev)
+                xt = torch.tensor(
+                    (X[s : s + 65536] - self.mean_) / self.scale_, dtype=torch.float32, device=dev
+                )
                 p = sum(torch.softmax(net(xt) / temperature, dim=1) for net in nets) / len(nets)
                 out[s : s + 65536] = p.cpu().numpy()
         out /= np.float32(self.grid_[1] - self.grid_[0])
@@ -173,5 +179,7 @@ class NNEnsemblePhotoZ(PhotoZEstimator):
         self.members_ = []
         for m in range(self.n_members):
             prefix = f"member{m}/"
-            self.members_.append({k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)})
+            self.members_.append(
+                {k[len(prefix) :]: v for k, v in arrays.items() if k.startswith(prefix)}
+            )
         self._net_cache = None

@@ -53,8 +53,12 @@ def crps(pdfs: PDFs, z_true: np.ndarray) -> np.ndarray:
     dz = np.diff(g)
     f2 = f * f
     h2 = (1.0 - f) ** 2
-    left_cum = np.concatenate([np.zeros((len(y), 1)), np.cumsum(0.5 * (f2[:, 1:] + f2[:, :-1]) * dz, axis=1)], axis=1)
-    right_cum = np.concatenate([np.zeros((len(y), 1)), np.cumsum(0.5 * (h2[:, 1:] + h2[:, :-1]) * dz, axis=1)], axis=1)
+    left_cum = np.concatenate(
+        [np.zeros((len(y), 1)), np.cumsum(0.5 * (f2[:, 1:] + f2[:, :-1]) * dz, axis=1)], axis=1
+    )
+    right_cum = np.concatenate(
+        [np.zeros((len(y), 1)), np.cumsum(0.5 * (h2[:, 1:] + h2[:, :-1]) * dz, axis=1)], axis=1
+    )
     k = np.clip(np.searchsorted(g, y, side="right") - 1, 0, g.size - 2)
     yc = np.clip(y, g[0], g[-1])
     t = (yc - g[k]) / dz[k]

@@ -33,7 +33,9 @@ def _table(rows: dict | pd.DataFrame, fmt: str = "{:.4g}") -> str:
     body = ""
     for _, r in df.iterrows():
         cells = "".join(
-            f"<td>{fmt.format(v) if isinstance(v, float | np.floating) else html.escape(str(v))}</td>"
+            "<td>"
+            + (fmt.format(v) if isinstance(v, float | np.floating) else html.escape(str(v)))
+            + "</td>"
             for v in r
         )
         body += f"<tr>{cells}</tr>"
@@ -49,9 +51,13 @@ def photoz_report(
     notes: list[str] | None = None,
 ) -> Path:
     """Write the report: metrics table, tomographic table, figures, notes."""
-    scalars = {k: v for k, v in metrics.items() if isinstance(v, int | float | str) and k != "pit_hist"}
-    parts = [f"<!doctype html><meta charset='utf-8'><title>{html.escape(title)}</title>",
-             f"<style>{_CSS}</style><h1>{html.escape(title)}</h1>"]
+    scalars = {
+        k: v for k, v in metrics.items() if isinstance(v, int | float | str) and k != "pit_hist"
+    }
+    parts = [
+        f"<!doctype html><meta charset='utf-8'><title>{html.escape(title)}</title>",
+        f"<style>{_CSS}</style><h1>{html.escape(title)}</h1>",
+    ]
     for note in notes or []:
         parts.append(f"<p class='note'>{html.escape(note)}</p>")
     parts.append("<h2>Metrics</h2>" + _table(scalars))
@@ -59,8 +65,10 @@ def photoz_report(
         parts.append("<h2>Tomographic bins</h2>" + _table(nz_table))
     parts.append("<h2>Plots</h2><div class='grid'>")
     for name, fig in figures.items():
-        parts.append(f"<figure><img alt='{html.escape(name)}' src='data:image/png;base64,{_png(fig)}'>"
-                     f"<figcaption>{html.escape(name)}</figcaption></figure>")
+        parts.append(
+            f"<figure><img alt='{html.escape(name)}' src='data:image/png;base64,{_png(fig)}'>"
+            f"<figcaption>{html.escape(name)}</figcaption></figure>"
+        )
     parts.append("</div>")
     path = Path(path)
     with atomic_path(path) as tmp:

@@ -5,11 +5,11 @@ from __future__ import annotations
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
 
-from cosmoml.pdf import PDFs  # noqa: E402
+from cosmoml.pdf import PDFs
 
 
 def plot_zphot_zspec(z_phot: np.ndarray, z_spec: np.ndarray, title: str = "") -> plt.Figure:
@@ -17,14 +17,23 @@ def plot_zphot_zspec(z_phot: np.ndarray, z_spec: np.ndarray, title: str = "") ->
     fig, ax = plt.subplots(figsize=(5.2, 4.6))
     ok = np.isfinite(z_phot) & np.isfinite(z_spec)
     zmax = float(max(np.nanmax(z_spec[ok]), np.nanmax(z_phot[ok])))
-    hb = ax.hexbin(z_spec[ok], z_phot[ok], gridsize=80, bins="log", cmap="viridis", mincnt=1,
-                   extent=(0, zmax, 0, zmax))
+    hb = ax.hexbin(
+        z_spec[ok],
+        z_phot[ok],
+        gridsize=80,
+        bins="log",
+        cmap="viridis",
+        mincnt=1,
+        extent=(0, zmax, 0, zmax),
+    )
     fig.colorbar(hb, ax=ax, label="galaxies")
     zz = np.linspace(0, zmax, 50)
     ax.plot(zz, zz, "w-", lw=0.8)
     for s in (1, -1):
         ax.plot(zz, zz + s * 0.15 * (1 + zz), "w--", lw=0.6)
-    ax.set(xlabel="z_spec", ylabel="z_phot (PDF median)", xlim=(0, zmax), ylim=(0, zmax), title=title)
+    ax.set(
+        xlabel="z_spec", ylabel="z_phot (PDF median)", xlim=(0, zmax), ylim=(0, zmax), title=title
+    )
     fig.tight_layout()
     return fig
 
@@ -44,27 +53,44 @@ def plot_pit(pit: np.ndarray, nbins: int = 20, title: str = "") -> plt.Figure:
 
 
 def plot_nz(
-    grid: np.ndarray, nz: np.ndarray, table: pd.DataFrame, z_true: np.ndarray | None = None,
-    bins: np.ndarray | None = None, title: str = "",
+    grid: np.ndarray,
+    nz: np.ndarray,
+    table: pd.DataFrame,
+    z_true: np.ndarray | None = None,
+    bins: np.ndarray | None = None,
+    title: str = "",
 ) -> plt.Figure:
     """Stacked-PDF n(z) per tomographic bin, with the true redshift histogram if known."""
     fig, ax = plt.subplots(figsize=(6.4, 3.8))
     for b, row in table.iterrows():
         color = f"C{b % 10}"
         frac = row["n_objects"] / max(table["n_objects"].sum(), 1)
-        ax.plot(grid, nz[b] * frac, color=color, lw=1.5,
-                label=f"bin {b}: {row['z_lo']:.2f}–{row['z_hi']:.2f}")
+        ax.plot(
+            grid,
+            nz[b] * frac,
+            color=color,
+            lw=1.5,
+            label=f"bin {b}: {row['z_lo']:.2f}–{row['z_hi']:.2f}",
+        )
         if z_true is not None and bins is not None and row["n_objects"] > 0:
-            h, e = np.histogram(z_true[bins == b], bins=np.linspace(grid[0], grid[-1], 121), density=True)
+            h, e = np.histogram(
+                z_true[bins == b], bins=np.linspace(grid[0], grid[-1], 121), density=True
+            )
             ax.step(e[:-1], h * frac, where="post", color=color, lw=0.8, alpha=0.7)
-    ax.set(xlabel="z", ylabel="n(z) (stacked PDFs; steps: truth)", xlim=(grid[0], min(grid[-1], 3.0)),
-           title=title)
+    ax.set(
+        xlabel="z",
+        ylabel="n(z) (stacked PDFs; steps: truth)",
+        xlim=(grid[0], min(grid[-1], 3.0)),
+        title=title,
+    )
     ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
 
 
-def pdf_examples(pdfs: PDFs, z_true: np.ndarray | None = None, n: int = 6, seed: int = 0) -> plt.Figure:
+def pdf_examples(
+    pdfs: PDFs, z_true: np.ndarray | None = None, n: int = 6, seed: int = 0
+) -> plt.Figure:
     """A few PDFs drawn at random, with their true redshift."""
     rng = np.random.default_rng(seed)
     ok = np.flatnonzero(~np.isnan(pdfs.pdf[:, 0]))
