@@ -8,7 +8,7 @@ from sklearn.tree import DecisionTreeRegressor
 
 from cosmoml.errors import ConfigError
 from cosmoml.estimators._skops import dump_sklearn, load_sklearn
-from cosmoml.estimators.base import PhotoZEstimator, gaussian_kernel_pdf
+from cosmoml.estimators.base import PhotoZEstimator, kernel_pdf
 
 
 class AdaBoostPhotoZ(PhotoZEstimator):
@@ -68,7 +68,7 @@ class AdaBoostPhotoZ(PhotoZEstimator):
         n_used = len(m.estimators_)
         preds = np.column_stack([est.predict(X) for est in m.estimators_])
         weights = np.broadcast_to(m.estimator_weights_[:n_used], preds.shape)
-        return gaussian_kernel_pdf(self.grid_, preds, weights, self.bandwidth * (1 + preds))
+        return kernel_pdf(self.grid_, preds, weights, self.bandwidth)
 
     def _get_state(self):
         return self._base_state(), {"model": dump_sklearn(self.model_)}

@@ -28,7 +28,7 @@ from cosmoml.errors import ConfigError
 from cosmoml.pdf import PDFs, make_grid, normalise
 
 #: Temperatures tried by the PIT calibration.
-TEMPERATURES = np.exp(np.linspace(np.log(0.3), np.log(3.0), 41))
+TEMPERATURES = np.exp(np.linspace(np.log(0.1), np.log(10.0), 81))
 
 
 class PhotoZEstimator(RegressorMixin, BaseEstimator):
@@ -38,6 +38,8 @@ class PhotoZEstimator(RegressorMixin, BaseEstimator):
     _allow_nan = False
     #: whether fit refits on all data after the hold-out calibration
     _refit_after_calibration = True
+    #: whether _fit calibrates itself (then fit passes all data and no hold-out)
+    _self_calibrating = False
 
     # -- public API -----------------------------------------------------------------
     def fit(self, X, z, sample_weight=None):
@@ -62,7 +64,7 @@ class PhotoZEstimator(RegressorMixin, BaseEstimator):
         self.grid_ = make_grid(self.zmin, self.zmax, self.nz)
         self.temperature_ = 1.0
         rng = np.random.default_rng(self.random_state)
-        if self.calibrate:
+        if self.calibrate and not self._self_calibrating:
             order = rng.permutation(X.shape[0])
             n_hold = max(10, round(0.1 * X.shape[0]))
             hold, train = order[:n_hold], order[n_hold:]
@@ -154,18 +156,49 @@ def fit_temperature(grid: np.ndarray, raw: np.ndarray, z: np.ndarray) -> float:
     return best_t
 
 
-def gaussian_kernel_pdf(
-    grid: np.ndarray, centres: np.ndarray, weights: np.ndarray, width: np.ndarray, chunk: int = 4096
-) -> np.ndarray:
-    """Sum of weighted Gaussians on the grid: row i = sum_k w_ik N(z; c_ik, s_ik).
+def linear_assign(grid: np.ndarray, z: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Grid indices (lo, hi = lo + 1) and the weight t of hi that assign ``z`` linearly
+    to its two neighbouring grid points (z outside the grid goes to the end point)."""
+    hi = np.searchsorted(grid, z, side="right").clip(1, grid.size - 1)
+    lo = hi - 1
+    t = np.clip((z - grid[lo]) / (grid[hi] - grid[lo]), 0.0, 1.0)
+    return lo, hi, t
 
-    ``centres``, ``weights`` and ``width`` have shape (n, k); computed in chunks of rows
-    to bound memory at ``chunk * k * len(grid)`` floats.
+
+def smoothing_matrix(grid: np.ndarray, bandwidth: float) -> np.ndarray:
+    """K (G, G): row g' is a Gaussian of width ``bandwidth (1 + z_g')`` centred on grid point
+    g', normalised to unit trapezoid integral on the grid (so no mass leaks off the grid or
+    is lost when the kernel is narrower than the grid spacing). ``hist @ K`` turns masses
+    on the grid into a smooth density."""
+    s = bandwidth * (1 + grid)[:, None]
+    k = np.exp(-0.5 * ((grid[None, :] - grid[:, None]) / s) ** 2)
+    w = np.zeros_like(grid)
+    dz = np.diff(grid)
+    w[:-1] += dz / 2
+    w[1:] += dz / 2
+    return k / (k @ w)[:, None]
+
+
+def kernel_pdf(
+    grid: np.ndarray, centres: np.ndarray, weights: np.ndarray, bandwidth: float, chunk: int = 50_000
+) -> np.ndarray:
+    """Row i = sum_k w_ik N(z; c_ik, bandwidth (1 + c_ik)), to grid precision.
+
+    The centres are assigned linearly to the grid (a weighted histogram per row, built
+    with one ``bincount``) and smoothed with :func:`smoothing_matrix`: O(n G^2) instead of
+    O(n k G) exponentials, and several times faster for k >= 10.
     """
-    n = centres.shape[0]
-    out = np.empty((n, grid.size))
+    n, k = centres.shape
+    g = grid.size
+    kern = smoothing_matrix(grid, bandwidth)
+    out = np.empty((n, g))
     for s in range(0, n, chunk):
-        c, w, h = centres[s : s + chunk], weights[s : s + chunk], width[s : s + chunk]
-        u = (grid[None, None, :] - c[..., None]) / h[..., None]
-        out[s : s + chunk] = np.einsum("nk,nkg->ng", w / h, np.exp(-0.5 * u * u))
+        c = centres[s : s + chunk].ravel()
+        w = weights[s : s + chunk].ravel()
+        m = c.size // k
+        lo, hi, t = linear_assign(grid, c)
+        rows = np.repeat(np.arange(m), k) * g
+        hist = np.bincount(rows + lo, w * (1 - t), minlength=m * g)
+        hist += np.bincount(rows + hi, w * t, minlength=m * g)
+        out[s : s + chunk] = hist.reshape(m, g) @ kern
     return out

@@ -8,22 +8,7 @@ from sklearn.ensemble import ExtraTreesRegressor, RandomForestRegressor
 
 from cosmoml.errors import ConfigError
 from cosmoml.estimators._skops import dump_sklearn, load_sklearn
-from cosmoml.estimators.base import PhotoZEstimator
-
-
-def linear_assign(grid: np.ndarray, z: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Grid indices (lo, hi) and weights of hi for linear assignment of ``z`` to the grid."""
-    hi = np.searchsorted(grid, z, side="right").clip(1, grid.size - 1)
-    lo = hi - 1
-    t = np.clip((z - grid[lo]) / (grid[hi] - grid[lo]), 0.0, 1.0)
-    return lo, hi, t
-
-
-def smoothing_matrix(grid: np.ndarray, bandwidth: float) -> np.ndarray:
-    """K[g', g] = N(z_g; z_g', bandwidth (1 + z_g')) * dz: grid histogram -> density."""
-    s = bandwidth * (1 + grid)[:, None]
-    k = np.exp(-0.5 * ((grid[None, :] - grid[:, None]) / s) ** 2) / s
-    return k
+from cosmoml.estimators.base import PhotoZEstimator, linear_assign, smoothing_matrix
 
 
 class ForestPhotoZ(PhotoZEstimator):

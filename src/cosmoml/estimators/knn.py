@@ -6,7 +6,7 @@ import numpy as np
 from sklearn.neighbors import KDTree
 
 from cosmoml.errors import ConfigError
-from cosmoml.estimators.base import PhotoZEstimator, gaussian_kernel_pdf
+from cosmoml.estimators.base import PhotoZEstimator, kernel_pdf
 
 
 class KNNPhotoZ(PhotoZEstimator):
@@ -111,8 +111,7 @@ class KNNPhotoZ(PhotoZEstimator):
         else:
             weight = 1.0 / (dist + 1e-3)
         weight = weight * self.train_w_[idx]
-        zn = self.train_z_[idx]
-        return gaussian_kernel_pdf(self.grid_, zn, weight, self.bandwidth * (1 + zn))
+        return kernel_pdf(self.grid_, self.train_z_[idx], weight, self.bandwidth)
 
     def _get_state(self):
         arrays = {

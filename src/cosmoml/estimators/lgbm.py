@@ -7,7 +7,7 @@ import numpy as np
 
 from cosmoml.errors import ConfigError
 from cosmoml.estimators.base import PhotoZEstimator
-from cosmoml.estimators.forest import smoothing_matrix
+from cosmoml.estimators.base import smoothing_matrix
 
 
 class LightGBMPhotoZ(PhotoZEstimator):

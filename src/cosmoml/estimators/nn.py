@@ -6,7 +6,7 @@ import numpy as np
 import torch
 
 from cosmoml.errors import ConfigError
-from cosmoml.estimators.base import PhotoZEstimator
+from cosmoml.estimators.base import PhotoZEstimator, fit_temperature
 from cosmoml.pdf import normalise
 
 
@@ -36,6 +36,12 @@ class NNEnsemblePhotoZ(PhotoZEstimator):
     Inputs are standardised with the training mean and scale (fitted once, stored).
     Sample weights multiply each object's loss. Trains on CUDA when present.
 
+    Calibration (``calibrate=True``) is cross-fitted: member m is trained on all data but
+    its own seeded 10% fold, and its temperature T_m is the one that makes the PIT of its
+    fold most uniform; it predicts softmax(logits / T_m) (exactly p^(1/T_m)). So every
+    object trains most members, no refit is needed, and the members' disagreement still
+    widens the ensemble PDF.
+
     Parameters
     ----------
     n_members, hidden, depth
@@ -49,6 +55,7 @@ class NNEnsemblePhotoZ(PhotoZEstimator):
     """
 
     _refit_after_calibration = False
+    _self_calibrating = True
 
     def __init__(
         self,
@@ -106,8 +113,35 @@ class NNEnsemblePhotoZ(PhotoZEstimator):
         base_seed = 0 if self.random_state is None else int(self.random_state)
         self._net_cache = None
         self.members_ = []
+        self.member_temperatures_ = np.ones(self.n_members)
+        n = X.shape[0]
+        folds = np.array_split(np.random.default_rng(self.random_state).permutation(n), 10)
         for m in range(self.n_members):
-            self.members_.append(self._train_member(xt, tt, wt, base_seed * 1000 + m, dev))
+            seed = base_seed * 1000 + m
+            if not self.calibrate:
+                self.members_.append(self._train_member(xt, tt, wt, seed, dev))
+                continue
+            hold = folds[m % 10]
+            keep = np.ones(n, bool)
+            keep[hold] = False
+            keep_t = torch.as_tensor(np.flatnonzero(keep), device=dev)
+            state = self._train_member(xt[keep_t], tt[keep_t], wt[keep_t], seed, dev)
+            self.members_.append(state)
+            self._net_cache = None
+            raw = self._member_pdf(m, X[hold])
+            self.member_temperatures_[m] = fit_temperature(self.grid_, raw, z[hold])
+        self._net_cache = None
+
+    def _member_pdf(self, m: int, X: np.ndarray) -> np.ndarray:
+        """Uncalibrated density of member m on the grid (used for its calibration)."""
+        net = _mlp(self.n_features_in_, self.hidden, self.depth, self.grid_.size)
+        net.load_state_dict({k: torch.from_numpy(np.asarray(v)) for k, v in self.members_[m].items()})
+        dev = torch_device(self.device)
+        net = net.to(dev).eval()
+        with torch.inference_mode():
+            xt = torch.tensor((X - self.mean_) / self.scale_, dtype=torch.float32, device=dev)
+            p = torch.softmax(net(xt), dim=1).cpu().numpy()
+        return p / (self.grid_[1] - self.grid_[0])
 
     def _train_member(self, xt, tt, wt, seed: int, dev) -> dict[str, np.ndarray]:
         torch.manual_seed(seed)
@@ -146,7 +180,7 @@ class NNEnsemblePhotoZ(PhotoZEstimator):
             self._net_cache = nets
         return self._net_cache
 
-    def _raw_pdf(self, X: np.ndarray, temperature: float = 1.0) -> np.ndarray:
+    def _raw_pdf(self, X: np.ndarray) -> np.ndarray:
         dev = torch_device(self.device)
         out = np.empty((X.shape[0], self.grid_.size), dtype=np.float32)
         nets = self._nets()
@@ -155,19 +189,24 @@ class NNEnsemblePhotoZ(PhotoZEstimator):
                 xt = torch.tensor(
                     (X[s : s + 65536] - self.mean_) / self.scale_, dtype=torch.float32, device=dev
                 )
-                p = sum(torch.softmax(net(xt) / temperature, dim=1) for net in nets) / len(nets)
+                p = sum(
+                    torch.softmax(net(xt) / float(t), dim=1)
+                    for net, t in zip(nets, self.member_temperatures_, strict=True)
+                ) / len(nets)
                 out[s : s + 65536] = p.cpu().numpy()
         out /= np.float32(self.grid_[1] - self.grid_[0])
         return out
 
     def _pdf(self, X: np.ndarray) -> np.ndarray:
-        if len(self.members_) == 1:
-            # p^(1/T) of one softmax is softmax(logits / T): temper inside the network
-            return normalise(self._raw_pdf(X, self.temperature_), self.grid_)
-        return super()._pdf(X)
+        # members are tempered inside their softmax (p^(1/T) = softmax(logits / T))
+        return normalise(self._raw_pdf(X), self.grid_)
 
     def _get_state(self):
-        arrays = {"mean_": self.mean_, "scale_": self.scale_}
+        arrays = {
+            "mean_": self.mean_,
+            "scale_": self.scale_,
+            "member_temperatures_": self.member_temperatures_,
+        }
         for m, state in enumerate(self.members_):
             for k, v in state.items():
                 arrays[f"member{m}/{k}"] = v
@@ -176,6 +215,7 @@ class NNEnsemblePhotoZ(PhotoZEstimator):
     def _set_state(self, meta, arrays):
         self._set_base_state(meta)
         self.mean_, self.scale_ = arrays["mean_"], arrays["scale_"]
+        self.member_temperatures_ = arrays["member_temperatures_"]
         self.members_ = []
         for m in range(self.n_members):
             prefix = f"member{m}/"
