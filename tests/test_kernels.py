@@ -12,6 +12,7 @@ from cosmoml.estimators.base import (
     linear_assign,
     smoothing_matrix,
     temper,
+    weighted_ks_uniform,
 )
 from cosmoml.pdf import PDFs, make_grid
 
@@ -55,3 +56,16 @@ def test_temperature_recovers_known_miscalibration():
     assert t == pytest.approx(0.25, rel=0.15)
     fixed = PDFs(grid, temper(too_wide, t, grid))
     np.testing.assert_allclose(np.median(fixed.std()), true_sigma, rtol=0.1)
+
+
+def test_weighted_ks_reduces_to_scipy_and_respects_weights():
+    from scipy import stats
+
+    rng = np.random.default_rng(2)
+    u = rng.uniform(size=1000)
+    assert weighted_ks_uniform(u) == pytest.approx(stats.kstest(u, "uniform").statistic)
+    # a uniform half plus a pile at 0.9 that carries (almost) no weight is still uniform
+    mixed = np.concatenate([u, np.full(1000, 0.9)])
+    w = np.concatenate([np.ones(1000), np.full(1000, 1e-9)])
+    assert weighted_ks_uniform(mixed, w) == pytest.approx(weighted_ks_uniform(u), abs=1e-6)
+    assert weighted_ks_uniform(mixed) > 0.3

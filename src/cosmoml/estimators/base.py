@@ -20,7 +20,6 @@ train are then refitted on the whole training set.
 from __future__ import annotations
 
 import numpy as np
-from scipy import stats
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils.validation import _check_sample_weight, check_array, check_is_fitted
 
@@ -70,7 +69,7 @@ class PhotoZEstimator(RegressorMixin, BaseEstimator):
             hold, train = order[:n_hold], order[n_hold:]
             self._fit(X[train], z[train], w[train], X[hold], z[hold], w[hold])
             raw = self._raw_pdf(X[hold])
-            self.temperature_ = fit_temperature(self.grid_, raw, z[hold])
+            self.temperature_ = fit_temperature(self.grid_, raw, z[hold], w[hold])
             if self._refit_after_calibration:
                 self._fit(X, z, w, None, None, None)
         else:
@@ -145,12 +144,31 @@ def temper(pdf: np.ndarray, temperature: float, grid: np.ndarray) -> np.ndarray:
     return normalise(pdf, grid)
 
 
-def fit_temperature(grid: np.ndarray, raw: np.ndarray, z: np.ndarray) -> float:
-    """The temperature in :data:`TEMPERATURES` whose PIT on (raw, z) is most uniform."""
+def weighted_ks_uniform(u: np.ndarray, w: np.ndarray | None = None) -> float:
+    """KS distance between the (weighted) empirical CDF of ``u`` and U(0, 1).
+
+    With equal weights this is scipy's ``kstest(u, "uniform").statistic``.
+    """
+    u = np.asarray(u, dtype=float)
+    w = np.ones_like(u) if w is None else np.asarray(w, dtype=float)
+    ok = np.isfinite(u) & (w > 0)
+    order = np.argsort(u[ok], kind="stable")
+    us, ws = u[ok][order], w[ok][order]
+    cw = np.cumsum(ws) / ws.sum()
+    before = np.concatenate([[0.0], cw[:-1]])
+    return float(max(np.max(cw - us), np.max(us - before)))
+
+
+def fit_temperature(
+    grid: np.ndarray, raw: np.ndarray, z: np.ndarray, w: np.ndarray | None = None
+) -> float:
+    """The temperature in :data:`TEMPERATURES` whose (``w``-weighted) PIT on (raw, z) is
+    most uniform. Weights matter: under covariate-shift weights the calibration must
+    target the weighted population, not the raw training set."""
     best_t, best_ks = 1.0, np.inf
     for t in TEMPERATURES:
         pit = PDFs(grid, temper(raw, t, grid), normalised=True).pit(z)
-        ks = stats.kstest(pit[np.isfinite(pit)], "uniform").statistic
+        ks = weighted_ks_uniform(pit, w)
         if ks < best_ks:
             best_t, best_ks = float(t), ks
     return best_t
@@ -180,7 +198,11 @@ def smoothing_matrix(grid: np.ndarray, bandwidth: float) -> np.ndarray:
 
 
 def kernel_pdf(
-    grid: np.ndarray, centres: np.ndarray, weights: np.ndarray, bandwidth: float, chunk: int = 50_000
+    grid: np.ndarray,
+    centres: np.ndarray,
+    weights: np.ndarray,
+    bandwidth: float,
+    chunk: int = 50_000,
 ) -> np.ndarray:
     """Row i = sum_k w_ik N(z; c_ik, bandwidth (1 + c_ik)), to grid precision.
 

@@ -6,8 +6,7 @@ import lightgbm as lgb
 import numpy as np
 
 from cosmoml.errors import ConfigError
-from cosmoml.estimators.base import PhotoZEstimator
-from cosmoml.estimators.base import smoothing_matrix
+from cosmoml.estimators.base import PhotoZEstimator, smoothing_matrix
 
 
 class LightGBMPhotoZ(PhotoZEstimator):

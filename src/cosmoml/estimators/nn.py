@@ -129,13 +129,15 @@ class NNEnsemblePhotoZ(PhotoZEstimator):
             self.members_.append(state)
             self._net_cache = None
             raw = self._member_pdf(m, X[hold])
-            self.member_temperatures_[m] = fit_temperature(self.grid_, raw, z[hold])
+            self.member_temperatures_[m] = fit_temperature(self.grid_, raw, z[hold], w[hold])
         self._net_cache = None
 
     def _member_pdf(self, m: int, X: np.ndarray) -> np.ndarray:
         """Uncalibrated density of member m on the grid (used for its calibration)."""
         net = _mlp(self.n_features_in_, self.hidden, self.depth, self.grid_.size)
-        net.load_state_dict({k: torch.from_numpy(np.asarray(v)) for k, v in self.members_[m].items()})
+        net.load_state_dict(
+            {k: torch.from_numpy(np.asarray(v)) for k, v in self.members_[m].items()}
+        )
         dev = torch_device(self.device)
         net = net.to(dev).eval()
         with torch.inference_mode():

@@ -60,7 +60,8 @@ def photoz_report(
     ]
     for note in notes or []:
         parts.append(f"<p class='note'>{html.escape(note)}</p>")
-    parts.append("<h2>Metrics</h2>" + _table(scalars))
+    metric_rows = pd.DataFrame({"metric": list(scalars), "value": list(scalars.values())})
+    parts.append("<h2>Metrics</h2>" + _table(metric_rows))
     if nz_table is not None:
         parts.append("<h2>Tomographic bins</h2>" + _table(nz_table))
     parts.append("<h2>Plots</h2><div class='grid'>")
