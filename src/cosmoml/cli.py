@@ -100,9 +100,7 @@ def train(
     """Train a photo-z model on a spectroscopic catalogue."""
     from cosmoml.workflows import train as run
 
-    if not quiet:
-        err.print(f"training '{estimator}' on {catalog} ...")
-    m = run(
+    args = (
         catalog,
         model,
         estimator,
@@ -117,6 +115,11 @@ def train(
         _parse_params(param),
         group,
     )
+    if quiet:
+        m = run(*args)
+    else:
+        with err.status(f"training '{estimator}' on {catalog} ..."):
+            m = run(*args)
     d = m.describe()
     out.print(
         f"wrote {model}: {d['estimator']} on bands {','.join(d['bands'])} "
