@@ -159,3 +159,18 @@ def test_seeded_training_is_reproducible(files):
         )
         outs.append(pd.read_parquet(files / f"r{k}.parquet"))
     np.testing.assert_array_equal(np.stack(outs[0]["pdf"]), np.stack(outs[1]["pdf"]))
+
+
+def test_demo_writes_report(tmp_path):
+    out = tmp_path / "demo"
+    r = run("demo", "--output-dir", out, "--estimator", "knn", "-q")
+    assert r.returncode == 0, r.stderr
+    assert "report:" in r.stdout
+    for name in ("model.cosmoml", "predictions.parquet", "metrics.json", "report.html"):
+        assert (out / name).exists(), name
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["n"] == 20_449 and m["sigma68"] < 0.03 and m["pit_ks"] < 0.06
+    html = (out / "report.html").read_text()
+    assert html.count("data:image/png;base64,") == 4
+    for caption in ("z_phot vs z_spec", "PIT histogram", "n(z) per tomographic bin"):
+        assert caption in html
