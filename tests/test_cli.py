@@ -174,3 +174,23 @@ def test_demo_writes_report(tmp_path):
     assert html.count("data:image/png;base64,") == 4
     for caption in ("z_phot vs z_spec", "PIT histogram", "n(z) per tomographic bin"):
         assert caption in html
+
+
+def test_evaluate_matches_rows_by_id(files, trained):
+    out = files / "ids.parquet"
+    r = run("predict", trained, files / "photo.parquet", "--output", out, "-q")
+    assert r.returncode == 0, r.stderr
+    truth = pd.read_parquet(files / "truth.parquet")
+    shuffled = truth.sample(frac=1.0, random_state=1)
+    shuffled.to_parquet(files / "truth_shuffled.parquet")
+    r1 = run("evaluate", out, "--truth", files / "truth.parquet", "--json", files / "a.json")
+    r2 = run(
+        "evaluate", out, "--truth", files / "truth_shuffled.parquet", "--json", files / "b.json"
+    )
+    assert r1.returncode == 0 and r2.returncode == 0, r2.stderr
+    a = json.loads((files / "a.json").read_text())
+    b = json.loads((files / "b.json").read_text())
+    assert a["sigma68"] == b["sigma68"] and a["crps"] == b["crps"]
+    shuffled.drop(columns="id").iloc[:10].to_parquet(files / "short.parquet")
+    r3 = run("evaluate", out, "--truth", files / "short.parquet")
+    assert r3.returncode == 2 and "10 rows" in r3.stderr and "no shared id column" in r3.stderr

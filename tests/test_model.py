@@ -153,3 +153,21 @@ def test_nondetections_and_garbage_rows_flagged(saved, train_test):
     assert len(out) == len(df) and out["id"].tolist() == df["id"].tolist()
     assert out["flag"].tolist()[:3] == [1, 0, 0]
     assert np.isnan(out.loc[0, "z_median"]) and np.isfinite(out.loc[1, "z_median"])
+
+
+def test_nan_policy_with_lightgbm_predicts_rows_with_missing_bands():
+    train = synthetic_catalog(1500, seed=8)
+    rng = np.random.default_rng(0)
+    holes = rng.random(len(train)) < 0.2
+    train.loc[holes, "mag_u_lsst"] = 99.0  # u undetected for a fifth of the galaxies
+    cols = resolve_columns(train.columns, need_z=True)
+    model = PhotoZModel("lgbm", policy="nan", estimator_params={"n_estimators": 80}).fit(
+        train, cols
+    )
+    test = synthetic_catalog(400, seed=9)
+    test.loc[:199, "mag_u_lsst"] = np.nan
+    out = model.predict_frame(test)
+    assert (out["flag"] == 0).all()
+    e = (out["z_median"] - test["redshift"]) / (1 + test["redshift"])
+    assert np.percentile(np.abs(e[:200]), 68) < 0.05  # still informative without u
+    assert model.features_.nondetected_fraction_[0] == pytest.approx(holes.mean())
