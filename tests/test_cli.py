@@ -21,6 +21,13 @@ def run(*args, cwd=None):
     )
 
 
+def train(files, model, estimator, *extra):
+    """``cosmoml train`` on the small training file, quietly."""
+    return run(
+        "train", files / "train.parquet", "--model", model, "--estimator", estimator, "-q", *extra
+    )
+
+
 @pytest.fixture(scope="module")
 def files(tmp_path_factory):
     d = tmp_path_factory.mktemp("cli")
@@ -43,26 +50,18 @@ def test_help_lists_estimators_and_example():
 @pytest.fixture(scope="module")
 def trained(files):
     model = files / "pz.cosmoml"
-    r = run(
-        "train",
-        files / "train.parquet",
-        "--model",
+    explicit = "--bands u,g,r,i,z,y --mag-pattern mag_{band}_lsst --err-pattern mag_err_{band}_lsst"
+    r = train(
+        files,
         model,
-        "--estimator",
         "forest",
-        "--bands",
-        "u,g,r,i,z,y",
-        "--mag-pattern",
-        "mag_{band}_lsst",
-        "--err-pattern",
-        "mag_err_{band}_lsst",
+        *explicit.split(),
         "--z-column",
         "redshift",
         "--param",
         "n_estimators=30",
         "--seed",
         "3",
-        "-q",
     )
     assert r.returncode == 0, r.stderr
     assert "wrote" in r.stdout and model.exists()
@@ -142,17 +141,7 @@ def test_seeded_training_is_reproducible(files):
     outs = []
     for k in range(2):
         model = files / f"r{k}.cosmoml"
-        r = run(
-            "train",
-            files / "train.parquet",
-            "--model",
-            model,
-            "--estimator",
-            "knn",
-            "-q",
-            "--seed",
-            "7",
-        )
+        r = train(files, model, "knn", "--seed", "7")
         assert r.returncode == 0, r.stderr
         r = run(
             "predict", model, files / "photo.parquet", "--output", files / f"r{k}.parquet", "-q"
