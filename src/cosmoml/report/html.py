@@ -8,9 +8,9 @@ import io
 import os
 from pathlib import Path
 
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from matplotlib.figure import Figure
 
 from cosmoml.catalog.io import atomic_path
 
@@ -20,10 +20,9 @@ text-align:right}th{background:#f3f3f3}img{max-width:100%}.grid{display:flex;fle
 .note{color:#555;font-size:90%}"""
 
 
-def _png(fig: plt.Figure) -> str:
+def _png(fig: Figure) -> str:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110)
-    plt.close(fig)
     return base64.b64encode(buf.getvalue()).decode()
 
 
@@ -46,7 +45,7 @@ def photoz_report(
     path: str | os.PathLike,
     title: str,
     metrics: dict,
-    figures: dict[str, plt.Figure],
+    figures: dict[str, Figure],
     nz_table: pd.DataFrame | None = None,
     notes: list[str] | None = None,
 ) -> Path:

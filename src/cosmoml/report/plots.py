@@ -1,20 +1,22 @@
-"""The key photo-z plots. Each returns a matplotlib Figure; nothing is shown."""
+"""The key photo-z plots. Each returns a matplotlib Figure; nothing is shown.
+
+Figures are built with matplotlib's object API (``Figure``), not pyplot, so importing
+cosmoml never changes the user's backend or keeps figures alive in pyplot's registry.
+"""
 
 from __future__ import annotations
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from matplotlib.figure import Figure
 
 from cosmoml.pdf import PDFs
 
 
-def plot_zphot_zspec(z_phot: np.ndarray, z_spec: np.ndarray, title: str = "") -> plt.Figure:
+def plot_zphot_zspec(z_phot: np.ndarray, z_spec: np.ndarray, title: str = "") -> Figure:
     """Density of z_phot against z_spec, with the |e| = 0.15 outlier lines."""
-    fig, ax = plt.subplots(figsize=(5.2, 4.6))
+    fig = Figure(figsize=(5.2, 4.6))
+    ax = fig.add_subplot()
     ok = np.isfinite(z_phot) & np.isfinite(z_spec)
     zmax = float(max(np.nanmax(z_spec[ok]), np.nanmax(z_phot[ok])))
     hb = ax.hexbin(
@@ -38,10 +40,11 @@ def plot_zphot_zspec(z_phot: np.ndarray, z_spec: np.ndarray, title: str = "") ->
     return fig
 
 
-def plot_pit(pit: np.ndarray, nbins: int = 20, title: str = "") -> plt.Figure:
+def plot_pit(pit: np.ndarray, nbins: int = 20, title: str = "") -> Figure:
     """PIT histogram with the uniform expectation and its ±1σ Poisson band."""
     pit = np.asarray(pit)[np.isfinite(pit)]
-    fig, ax = plt.subplots(figsize=(5.2, 3.6))
+    fig = Figure(figsize=(5.2, 3.6))
+    ax = fig.add_subplot()
     ax.hist(pit, bins=nbins, range=(0, 1), density=True, color="C0", alpha=0.8)
     expect = pit.size / nbins
     band = np.sqrt(expect) / expect
@@ -59,9 +62,10 @@ def plot_nz(
     z_true: np.ndarray | None = None,
     bins: np.ndarray | None = None,
     title: str = "",
-) -> plt.Figure:
+) -> Figure:
     """Stacked-PDF n(z) per tomographic bin, with the true redshift histogram if known."""
-    fig, ax = plt.subplots(figsize=(6.4, 3.8))
+    fig = Figure(figsize=(6.4, 3.8))
+    ax = fig.add_subplot()
     for b, row in table.iterrows():
         color = f"C{b % 10}"
         frac = row["n_objects"] / max(table["n_objects"].sum(), 1)
@@ -88,14 +92,13 @@ def plot_nz(
     return fig
 
 
-def pdf_examples(
-    pdfs: PDFs, z_true: np.ndarray | None = None, n: int = 6, seed: int = 0
-) -> plt.Figure:
+def pdf_examples(pdfs: PDFs, z_true: np.ndarray | None = None, n: int = 6, seed: int = 0) -> Figure:
     """A few PDFs drawn at random, with their true redshift."""
     rng = np.random.default_rng(seed)
     ok = np.flatnonzero(~np.isnan(pdfs.pdf[:, 0]))
     pick = rng.choice(ok, size=min(n, ok.size), replace=False)
-    fig, axes = plt.subplots(2, 3, figsize=(7.5, 4), sharex=True)
+    fig = Figure(figsize=(7.5, 4))
+    axes = fig.subplots(2, 3, sharex=True)
     for ax, i in zip(axes.ravel(), pick, strict=False):
         ax.plot(pdfs.grid, pdfs.pdf[i], lw=1)
         if z_true is not None:
