@@ -18,7 +18,7 @@ from rich.table import Table
 
 from cosmoml import __version__
 from cosmoml.errors import CosmomlError
-from cosmoml.estimators import DEFAULT_ESTIMATOR, ESTIMATORS
+from cosmoml.registry import DEFAULT_ESTIMATOR, SPECS
 
 app = typer.Typer(
     add_completion=False,
@@ -38,7 +38,7 @@ out = Console(soft_wrap=True)
 
 _EST_HELP = (
     f"Estimator (default: the most accurate, '{DEFAULT_ESTIMATOR}'). One of: "
-    + "; ".join(f"{k} = {v[2]}" for k, v in ESTIMATORS.items())
+    + "; ".join(f"{k} = {v.description}" for k, v in SPECS.items())
     + "."
 )
 
