@@ -24,7 +24,7 @@ from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils.validation import _check_sample_weight, check_array, check_is_fitted
 
 from cosmoml.errors import ConfigError
-from cosmoml.pdf import PDFs, make_grid, normalise
+from cosmoml.pdf import PDFs, _trapz_weights, make_grid, normalise
 
 #: Temperatures tried by the PIT calibration.
 TEMPERATURES = np.exp(np.linspace(np.log(0.1), np.log(10.0), 81))
@@ -190,11 +190,7 @@ def smoothing_matrix(grid: np.ndarray, bandwidth: float) -> np.ndarray:
     on the grid into a smooth density."""
     s = bandwidth * (1 + grid)[:, None]
     k = np.exp(-0.5 * ((grid[None, :] - grid[:, None]) / s) ** 2)
-    w = np.zeros_like(grid)
-    dz = np.diff(grid)
-    w[:-1] += dz / 2
-    w[1:] += dz / 2
-    return k / (k @ w)[:, None]
+    return k / (k @ _trapz_weights(grid))[:, None]
 
 
 def kernel_pdf(

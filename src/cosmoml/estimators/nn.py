@@ -54,7 +54,6 @@ class NNEnsemblePhotoZ(PhotoZEstimator):
         ``"auto"`` (CUDA when present), ``"cpu"`` or ``"cuda"``.
     """
 
-    _refit_after_calibration = False
     _self_calibrating = True
 
     def __init__(
@@ -127,19 +126,14 @@ class NNEnsemblePhotoZ(PhotoZEstimator):
             keep_t = torch.as_tensor(np.flatnonzero(keep), device=dev)
             state = self._train_member(xt[keep_t], tt[keep_t], wt[keep_t], seed, dev)
             self.members_.append(state)
-            self._net_cache = None
             raw = self._member_pdf(m, X[hold])
             self.member_temperatures_[m] = fit_temperature(self.grid_, raw, z[hold], w[hold])
         self._net_cache = None
 
     def _member_pdf(self, m: int, X: np.ndarray) -> np.ndarray:
         """Uncalibrated density of member m on the grid (used for its calibration)."""
-        net = _mlp(self.n_features_in_, self.hidden, self.depth, self.grid_.size)
-        net.load_state_dict(
-            {k: torch.from_numpy(np.asarray(v)) for k, v in self.members_[m].items()}
-        )
+        net = self._net(self.members_[m])
         dev = torch_device(self.device)
-        net = net.to(dev).eval()
         with torch.inference_mode():
             xt = torch.tensor((X - self.mean_) / self.scale_, dtype=torch.float32, device=dev)
             p = torch.softmax(net(xt), dim=1).cpu().numpy()
@@ -171,15 +165,15 @@ class NNEnsemblePhotoZ(PhotoZEstimator):
                 sched.step()
         return {k: v.detach().cpu().numpy() for k, v in net.state_dict().items()}
 
+    def _net(self, state: dict[str, np.ndarray]) -> torch.nn.Module:
+        """A member network rebuilt from its stored weights, on the device, in eval mode."""
+        net = _mlp(self.n_features_in_, self.hidden, self.depth, self.grid_.size)
+        net.load_state_dict({k: torch.from_numpy(np.asarray(v)) for k, v in state.items()})
+        return net.to(torch_device(self.device)).eval()
+
     def _nets(self) -> list[torch.nn.Module]:
         if getattr(self, "_net_cache", None) is None:
-            dev = torch_device(self.device)
-            nets = []
-            for state in self.members_:
-                net = _mlp(self.n_features_in_, self.hidden, self.depth, self.grid_.size)
-                net.load_state_dict({k: torch.from_numpy(np.asarray(v)) for k, v in state.items()})
-                nets.append(net.to(dev).eval())
-            self._net_cache = nets
+            self._net_cache = [self._net(state) for state in self.members_]
         return self._net_cache
 
     def _raw_pdf(self, X: np.ndarray) -> np.ndarray:
