@@ -67,9 +67,17 @@ class PhotoZModel:
 
     # -- training -------------------------------------------------------------------
     def fit(
-        self, df: pd.DataFrame, columns: ColumnMap, source: str = "training catalogue"
+        self,
+        df: pd.DataFrame,
+        columns: ColumnMap,
+        source: str = "training catalogue",
+        sample_weight: np.ndarray | None = None,
     ) -> PhotoZModel:
-        """Train on a table with photometry and redshifts named by ``columns``."""
+        """Train on a table with photometry and redshifts named by ``columns``.
+
+        Per-row weights come from ``sample_weight`` (one per row of ``df``) or from the
+        ``columns.weight_column``; not both.
+        """
         if columns.z_column is None:
             raise CatalogError(f"{source}: no redshift column given")
         columns.check(df.columns, source, need_z=True)
@@ -103,6 +111,16 @@ class PhotoZModel:
             if not np.all(np.isfinite(w)) or np.any(w < 0):
                 raise CatalogError(
                     f"{source}: column {columns.weight_column!r} has negative or non-finite weights"
+                )
+            w = w[valid]
+        if sample_weight is not None:
+            if w is not None:
+                raise ConfigError("give weights as sample_weight or as a weight column, not both")
+            w = np.asarray(sample_weight, dtype=float)
+            if w.shape != (len(df),) or not np.all(np.isfinite(w)) or np.any(w < 0):
+                raise ConfigError(
+                    f"sample_weight must be {len(df)} finite non-negative numbers, "
+                    f"got shape {w.shape}"
                 )
             w = w[valid]
         est = make_estimator(self.estimator, **params)

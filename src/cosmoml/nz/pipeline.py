@@ -1,0 +1,229 @@
+"""From a spec-z training catalogue and a science catalogue to tomographic n(z) with a
+covariate-shift correction, honest per-bin uncertainties and coverage.
+
+This is the library call behind ``cosmoml nz``:
+
+1. shift features (colours + the reference magnitude, non-detections at the limit) of both
+   samples; :func:`cosmoml.shift.diagnose`;
+2. the correction (``none``, ``lima``, ``classifier``, ``stratlearn``, ``som``; ``auto``
+   picks by :func:`choose_method`);
+3. a photo-z model trained with the correction's weights (per propensity stratum for
+   ``stratlearn``), PDFs of the science objects, bins by the PDF median;
+4. n(z) per bin by stacking the science PDFs (SOM cells for ``som``), and the mean
+   redshift's uncertainty: a bootstrap over science objects added in quadrature to the
+   calibration sample's shot noise (:func:`cosmoml.nz.methods.calibration_noise`).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from cosmoml.catalog.columns import ColumnMap
+from cosmoml.catalog.features import PhotometryFeatures
+from cosmoml.errors import ConfigError
+from cosmoml.model import PhotoZModel, _photometry
+from cosmoml.nz.methods import (
+    binned_mean_std,
+    bootstrap_std,
+    calibration_noise,
+    mean_z,
+    som_nz,
+)
+from cosmoml.nz.tomo import DES_Y1_EDGES, assign_bins
+from cosmoml.pdf import PDFs
+from cosmoml.registry import DEFAULT_ESTIMATOR
+from cosmoml.shift import Correction, ShiftDiagnostics, correct, diagnose, stratum_groups
+
+log = logging.getLogger(__name__)
+
+NZ_METHODS = ("auto", "none", "lima", "classifier", "stratlearn", "som")
+
+
+def choose_method(diag: ShiftDiagnostics) -> str:
+    """The ``auto`` rule, from the diagnostics only (no labels, no truth):
+    no detectable shift → ``none``; otherwise ``som`` (its cell-level weights and gold
+    selection held up best across the shift benchmark's scenarios, and it drops the science
+    objects no training object speaks for)."""
+    return "som" if diag.shift_detected else "none"
+
+
+def shift_features(train: pd.DataFrame, science: pd.DataFrame, columns: ColumnMap,
+                   science_columns: ColumnMap | None = None):
+    """Colours + reference magnitude of both samples (limits learned on the training set).
+
+    Returns ``(X_train, X_science, valid_science, names)``; training rows must all be valid.
+    """
+    mags_t, _ = _photometry(train, columns, "training catalogue")
+    mags_s, _ = _photometry(science, science_columns or columns, "science catalogue")
+    feats = PhotometryFeatures(columns.bands, policy="limit", magnitudes="reference").fit(mags_t)
+    X_t, valid_t = feats.transform(mags_t)
+    X_s, valid_s = feats.transform(mags_s)
+    if not valid_t.all():
+        raise ConfigError(
+            f"training catalogue: {int((~valid_t).sum())} rows have no detection in any band; "
+            "remove them"
+        )
+    return X_t, X_s, valid_s, feats.feature_names
+
+
+@dataclass
+class NZResult:
+    """What :func:`estimate_nz` returns (see ``cosmoml nz`` for the files it becomes)."""
+
+    method: str
+    table: pd.DataFrame
+    nz: np.ndarray
+    grid: np.ndarray
+    assignments: pd.DataFrame
+    diagnostics: ShiftDiagnostics | None
+    correction: Correction
+
+
+def estimate_nz(
+    train: pd.DataFrame,
+    science: pd.DataFrame,
+    columns: ColumnMap,
+    method: str = "auto",
+    estimator: str = DEFAULT_ESTIMATOR,
+    edges: Sequence[float] = DES_Y1_EDGES,
+    seed: int = 0,
+    n_boot: int = 100,
+    science_columns: ColumnMap | None = None,
+    z_true: np.ndarray | None = None,
+    estimator_params: dict | None = None,
+    labels_column: str | None = None,
+) -> NZResult:
+    """Tomographic n(z) of ``science`` calibrated on ``train`` (see the module docstring).
+
+    ``z_true`` (simulations only) adds the truth columns ``mean_z_true``, ``delta_mean_z``
+    and ``delta_mean_z_scaled`` to the table; it is never used to estimate anything.
+    """
+    if method not in NZ_METHODS:
+        raise ConfigError(f"unknown n(z) method {method!r}; choose one of {NZ_METHODS}")
+    edges = np.asarray(edges, dtype=float)
+    n_bins = edges.size - 1
+    sci_cols = science_columns or columns
+    X_t, X_s_all, valid_s, names = shift_features(train, science, columns, sci_cols)
+    X_s = X_s_all[valid_s]
+    diag = diagnose(X_t, X_s, names, random_state=seed)
+    chosen = choose_method(diag) if method == "auto" else method
+    if method == "auto":
+        log.info("auto: %s (verdict %s)", chosen, diag.verdict)
+    corr = correct(chosen, X_t, X_s, random_state=seed)
+    z_spec = train[labels_column or columns.z_column].to_numpy(dtype=float)
+
+    # photo-z model(s) trained with the correction's weights
+    params = dict(estimator_params or {})
+    params.setdefault("random_state", seed)
+    sci = science.reset_index(drop=True)
+    fit_cols = columns if labels_column is None else ColumnMap(
+        **{**columns.__dict__, "z_column": labels_column})
+    if chosen == "stratlearn":
+        pdfs = _stratified_pdfs(train, sci, fit_cols, corr, valid_s, estimator, params)
+    else:
+        model = PhotoZModel(estimator, estimator_params=params).fit(
+            train, fit_cols, sample_weight=corr.weights)
+        pdfs, _ = model.predict_pdf(sci, "science catalogue")
+    # the training set's own bins come from out-of-fold predictions: in-sample ones are too
+    # good (a forest's leaves contain the object itself), which would make the bins look
+    # cleaner than the science sample's
+    pdfs_train = _out_of_fold_pdfs(train, fit_cols, corr.weights, estimator, params, seed)
+    z_point = pdfs.median()
+    bins = assign_bins(z_point, edges)
+    bins_train = assign_bins(pdfs_train.median(), edges)
+    covered = np.zeros(len(sci), dtype=bool)
+    covered[valid_s] = corr.covered
+
+    grid = pdfs.grid
+    if chosen == "som":
+        cells_t, cells_s = corr.info["cells_train"], corr.info["cells_science"]
+        b_valid = bins[valid_s]
+        nz = som_nz(cells_t, z_spec, bins_train, cells_s, b_valid, grid, n_bins)
+        mu = mean_z(nz, grid)
+
+        def stat(idx):  # resample training and science objects together
+            j = idx % len(cells_s)
+            i = idx[: len(cells_t)] % len(cells_t)
+            return mean_z(som_nz(cells_t[i], z_spec[i], bins_train[i], cells_s[j],
+                                 b_valid[j], grid, n_bins), grid)
+
+        err = bootstrap_std(stat, max(len(cells_t), len(cells_s)), n_boot, seed)
+        used = covered  # SOM n(z) speaks only for the gold objects
+    else:
+        ok = bins >= 0
+        nz = np.zeros((n_bins, grid.size))
+        for b in range(n_bins):
+            sel = bins == b
+            if sel.any():
+                nz[b] = pdfs[sel].stack()
+        mu = mean_z(nz, grid)
+        obj_mean = np.full(len(sci), np.nan)
+        obj_mean[ok] = pdfs[ok].mean()
+        _, err_sci = binned_mean_std(obj_mean[ok], bins[ok], n_bins, n_boot=n_boot, seed=seed)
+        err_cal = calibration_noise(nz, grid, bins_train, n_bins, corr.weights)
+        err = np.hypot(err_sci, err_cal)
+        used = np.ones(len(sci), dtype=bool)
+
+    rows = []
+    for b in range(n_bins):
+        sel = bins == b
+        row = {
+            "bin": b, "z_lo": edges[b], "z_hi": edges[b + 1], "mean_z": mu[b],
+            "mean_z_err": err[b], "covered_fraction": float(covered[sel].mean()) if sel.any()
+            else np.nan, "n_objects": int(sel.sum()),
+        }
+        if z_true is not None:
+            zt = np.asarray(z_true, dtype=float)[sel & used]
+            mt = zt.mean() if zt.size else np.nan
+            row.update(mean_z_true=mt, delta_mean_z=mu[b] - mt,
+                       delta_mean_z_scaled=abs(mu[b] - mt) / (1 + mt))
+        rows.append(row)
+    table = pd.DataFrame(rows)
+    assignments = pd.DataFrame({"bin": bins.astype(np.int16), "z_phot": z_point,
+                                "covered": covered})
+    if sci_cols.id_column and sci_cols.id_column in sci.columns:
+        assignments.insert(0, sci_cols.id_column, sci[sci_cols.id_column].to_numpy())
+    return NZResult(chosen, table, nz, grid, assignments, diag, corr)
+
+
+def _out_of_fold_pdfs(train, columns, weights, estimator, params, seed, n_folds: int = 3):
+    """PDFs of each training object from a model that did not see it (seeded folds)."""
+    folds = np.random.default_rng([seed, 7]).integers(0, n_folds, len(train))
+    out = None
+    for f in range(n_folds):
+        fit, pred = folds != f, folds == f
+        model = PhotoZModel(estimator, estimator_params=params).fit(
+            train[fit].reset_index(drop=True), columns, sample_weight=weights[fit])
+        p, _ = model.predict_pdf(train[pred].reset_index(drop=True), "training catalogue")
+        if out is None:
+            out = np.empty((len(train), p.grid.size), dtype=np.float32)
+        out[pred] = p.pdf
+    return PDFs(p.grid, out, normalised=True)
+
+
+def _stratified_pdfs(train, sci, columns, corr, valid_s, estimator, params):
+    """StratLearn: one model per propensity stratum (neighbours borrowed when too few)."""
+    s_train = corr.info["strata_train"]
+    s_sci = np.full(len(sci), -1)
+    s_sci[valid_s] = corr.info["strata_science"]
+    n_strata = corr.info["n_strata"]
+    groups = stratum_groups(s_train, n_strata, min_train=min(300, len(train)))
+    pdf = grid = None
+    for s, (lo, hi) in enumerate(groups):
+        sel = (s_train >= lo) & (s_train <= hi)
+        model = PhotoZModel(estimator, estimator_params=params).fit(
+            train[sel].reset_index(drop=True), columns)
+        mask = s_sci == s
+        if not mask.any():
+            continue
+        p, _ = model.predict_pdf(sci[mask].reset_index(drop=True), "science catalogue")
+        if grid is None:
+            grid = p.grid
+            pdf = np.full((len(sci), grid.size), np.nan, dtype=np.float32)
+        pdf[mask] = p.pdf
+    return PDFs(grid, pdf, normalised=True)

@@ -1,0 +1,196 @@
+"""Covariate-shift corrections: per-training-object weights and per-science-object flags.
+
+Every method returns a :class:`Correction`: ``weights`` (one per training object, mean 1,
+ready for ``fit(..., sample_weight=...)`` and for weighted spec-z histograms) and
+``covered`` (one per science object: False where the training set cannot speak for it).
+Only photometry of both samples is used, never labels or truth.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from cosmoml.errors import ConfigError
+from cosmoml.shift.diagnostics import (
+    _check,
+    classifier_propensity,
+    coverage,
+    effective_sample_size,
+    science_counts_in_balls,
+    training_ball_radii,
+)
+
+
+@dataclass
+class Correction:
+    """Weights for the training set and coverage flags for the science set."""
+
+    method: str
+    weights: np.ndarray
+    covered: np.ndarray
+    info: dict = field(default_factory=dict)
+
+    @property
+    def ess(self) -> float:
+        """Effective sample size of the weights."""
+        return effective_sample_size(self.weights)
+
+    def summary(self) -> dict:
+        return {"method": self.method, "ess": self.ess, "n_train": int(self.weights.size),
+                "covered_fraction": float(np.mean(self.covered)), **self.info}
+
+
+def _normalise(w: np.ndarray) -> np.ndarray:
+    s = w.sum()
+    if s <= 0:
+        raise ConfigError("all weights are zero: the training set does not overlap the science "
+                          "sample at all")
+    return w * (w.size / s)
+
+
+def no_correction(X_train, X_sci, k: int = 5, **_) -> Correction:
+    """Unit weights; coverage still reported (Lima's training balls), since an uncorrected
+    estimate speaks for the uncovered objects no better than a corrected one."""
+    X_train, X_sci = _check(X_train, X_sci, k)
+    return Correction("none", np.ones(len(X_train)), coverage(X_train, X_sci, k)["in_ball"])
+
+
+def lima_weights(X_train, X_sci, k: int = 5, **_) -> Correction:
+    """Lima et al. (2008) nearest-neighbour weights, as DESIGN.md §5 defines them.
+
+    For training object i, d_k is the distance to its k-th nearest other training object;
+    w_i ∝ N_sci(< d_k) / k, normalised to mean 1. A science object inside no training
+    ball is flagged uncovered.
+    """
+    X_train, X_sci = _check(X_train, X_sci, k)
+    radii = training_ball_radii(X_train, k)
+    counts, covered = science_counts_in_balls(X_train, X_sci, radii)
+    w = counts / k * (len(X_train) / len(X_sci))
+    return Correction("lima", _normalise(w.astype(float)), covered, {"k": k})
+
+
+def classifier_weights(
+    X_train, X_sci, max_weight: float = 30.0, k: int = 5, random_state: int = 0, **_
+) -> Correction:
+    """Density ratio from a calibrated, cross-fitted classifier: w = p/(1−p) · n_t/n_s
+    with p = P(science | x). Weights above ``max_weight`` × mean are clipped (the fraction
+    clipped and the effective sample size are reported). Coverage: Lima's training balls.
+    """
+    X_train, X_sci = _check(X_train, X_sci, k)
+    p_train, _ = classifier_propensity(X_train, X_sci, random_state=random_state)
+    p = np.clip(p_train, 1e-4, 1 - 1e-4)
+    w = _normalise(p / (1 - p) * len(X_train) / len(X_sci))
+    clipped = w > max_weight
+    w = _normalise(np.minimum(w, max_weight))
+    cov = coverage(X_train, X_sci, k)["in_ball"]
+    return Correction("classifier", w, cov, {"clipped_fraction": float(clipped.mean()),
+                                             "max_weight": max_weight})
+
+
+def propensity_strata(
+    X_train, X_sci, n_strata: int = 5, random_state: int = 0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """StratLearn strata (Autenrieth et al. 2024): quantiles of the propensity score
+    P(training | x) over the combined sample. Returns (stratum of each training object,
+    stratum of each science object, the inner stratum edges in propensity)."""
+    p_train, p_sci = classifier_propensity(X_train, X_sci, random_state=random_state)
+    e_train, e_sci = 1 - p_train, 1 - p_sci
+    edges = np.quantile(np.r_[e_train, e_sci], np.linspace(0, 1, n_strata + 1)[1:-1])
+    return (np.searchsorted(edges, e_train, side="right"),
+            np.searchsorted(edges, e_sci, side="right"), edges)
+
+
+def stratlearn_weights(X_train, X_sci, n_strata: int = 5, k: int = 5, random_state: int = 0,
+                       **_) -> Correction:
+    """Stratum-level importance weights: w = (n_sci,s / n_sci) / (n_train,s / n_train) for a
+    training object in stratum s. A science object in a stratum with no training object is
+    uncovered (as is one outside every Lima ball). ``info['strata_train']`` and
+    ``info['strata_science']`` hold the strata for fitting models within strata
+    (:class:`cosmoml.shift.StratifiedPhotoZ`)."""
+    X_train, X_sci = _check(X_train, X_sci, k)
+    s_train, s_sci, edges = propensity_strata(X_train, X_sci, n_strata, random_state)
+    n_t = np.bincount(s_train, minlength=n_strata) / len(X_train)
+    n_s = np.bincount(s_sci, minlength=n_strata) / len(X_sci)
+    ratio = np.divide(n_s, n_t, out=np.zeros(n_strata), where=n_t > 0)
+    covered = (n_t[s_sci] > 0) & coverage(X_train, X_sci, k)["in_ball"]
+    return Correction(
+        "stratlearn", _normalise(ratio[s_train]), covered,
+        {"n_strata": n_strata, "strata_train": s_train, "strata_science": s_sci,
+         "stratum_weights": ratio, "propensity_edges": edges},
+    )
+
+
+# ----------------------------------------------------------------------------------------
+@dataclass
+class SOMCells:
+    """A self-organising map over standardised features, with each sample's cell."""
+
+    weights: np.ndarray  # (n_cells, n_features) in standardised units
+    mean: np.ndarray
+    scale: np.ndarray
+
+    def cells(self, X: np.ndarray, chunk: int = 50_000) -> np.ndarray:
+        """Index of the best-matching cell of each row of ``X``."""
+        out = np.empty(len(X), dtype=np.int64)
+        w2 = (self.weights**2).sum(axis=1)
+        for s in range(0, len(X), chunk):
+            z = (X[s : s + chunk] - self.mean) / self.scale
+            out[s : s + chunk] = np.argmin(w2[None, :] - 2 * z @ self.weights.T, axis=1)
+        return out
+
+
+def train_som(X: np.ndarray, shape: tuple[int, int] = (20, 20), n_iter: int | None = None,
+              random_state: int = 0) -> SOMCells:
+    """Train a rectangular SOM (MiniSom) on standardised ``X``."""
+    from minisom import MiniSom
+
+    X = np.asarray(X, dtype=float)
+    mean, scale = X.mean(axis=0), X.std(axis=0)
+    scale[scale == 0] = 1.0
+    Z = (X - mean) / scale
+    som = MiniSom(shape[0], shape[1], Z.shape[1], sigma=max(shape) / 4, learning_rate=0.5,
+                  random_seed=random_state)
+    som.pca_weights_init(Z)
+    som.train(Z, n_iter or 5 * len(Z), random_order=True)
+    return SOMCells(som.get_weights().reshape(-1, Z.shape[1]), mean, scale)
+
+
+def som_weights(X_train, X_sci, shape: tuple[int, int] = (20, 20), min_train: int = 1,
+                random_state: int = 0, max_fit: int = 50_000, **_) -> Correction:
+    """SOMPZ-like calibration: a SOM trained on the science photometry; a training object in
+    cell c gets w = (n_sci,c / n_sci) / (n_train,c / n_train); the "gold" (covered) science
+    objects are those in cells holding at least ``min_train`` training objects.
+    ``info['cells_train']`` and ``info['cells_science']`` hold the cells (for SOM n(z))."""
+    X_train, X_sci = _check(X_train, X_sci)
+    rng = np.random.default_rng(random_state)
+    fit_rows = X_sci if len(X_sci) <= max_fit else X_sci[rng.choice(len(X_sci), max_fit,
+                                                                      replace=False)]
+    som = train_som(fit_rows, shape, random_state=random_state)
+    c_train, c_sci = som.cells(X_train), som.cells(X_sci)
+    n_cells = som.weights.shape[0]
+    n_t = np.bincount(c_train, minlength=n_cells)
+    n_s = np.bincount(c_sci, minlength=n_cells)
+    ratio = np.divide(n_s / len(X_sci), n_t / len(X_train), out=np.zeros(n_cells),
+                      where=n_t > 0)
+    covered = n_t[c_sci] >= min_train
+    return Correction("som", _normalise(ratio[c_train]), covered,
+                      {"cells_train": c_train, "cells_science": c_sci, "n_cells": n_cells,
+                       "som": som})
+
+
+METHODS = {
+    "none": no_correction,
+    "lima": lima_weights,
+    "classifier": classifier_weights,
+    "stratlearn": stratlearn_weights,
+    "som": som_weights,
+}
+
+
+def correct(method: str, X_train, X_sci, **kw) -> Correction:
+    """Run the correction ``method`` (one of :data:`METHODS`)."""
+    if method not in METHODS:
+        raise ConfigError(f"unknown correction {method!r}; choose one of {sorted(METHODS)}")
+    return METHODS[method](X_train, X_sci, **kw)
