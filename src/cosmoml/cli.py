@@ -238,6 +238,177 @@ def demo(
     )
 
 
+_NZ_METHODS = "auto, none, lima, classifier, stratlearn or som"
+shift_app = typer.Typer(
+    no_args_is_help=True, rich_markup_mode=None,
+    help="Covariate shift between a spec-z training set and a science sample.",
+)
+app.add_typer(shift_app, name="shift")
+
+
+def _column_opts(bands, mag_pattern, err_pattern, z_column, id_column, group) -> dict:
+    return {"bands": _bands(bands), "mag_pattern": mag_pattern, "err_pattern": err_pattern,
+            "z_column": z_column, "id_column": id_column, "group": group}
+
+
+_TRAIN_ARG = typer.Argument(..., help="Spec-z training catalogue (with redshifts).")
+_SCI_ARG = typer.Argument(..., help="Science (photometric) catalogue, same photometry columns.")
+_BANDS = typer.Option(None, help="Comma-separated bands, e.g. u,g,r,i,z,y (auto-detected).")
+_MAGP = typer.Option(None, help="Magnitude column pattern, e.g. 'mag_{band}_lsst'.")
+_ERRP = typer.Option(None, help="Error column pattern, e.g. 'mag_err_{band}_lsst'.")
+_ZCOL = typer.Option(None, help="Training redshift column (auto-detected).")
+_IDCOL = typer.Option(None, help="Id column passed through (auto: id, objectId, ...).")
+_GROUP = typer.Option(None, help="HDF5 group holding the columns.")
+
+
+@app.command(
+    "nz",
+    epilog="Example: cosmoml nz spec.parquet science.parquet --output nz_out --method auto "
+    "--edges 0.2,0.43,0.63,0.9,1.3",
+)
+def nz_cmd(
+    train: Path = _TRAIN_ARG,
+    science: Path = _SCI_ARG,
+    output: Path = typer.Option(..., "--output", "-o", help="Output directory."),
+    method: str = typer.Option("auto", help=f"Shift correction: {_NZ_METHODS}. 'auto' uses "
+                               "none when no shift is detected, else som."),
+    estimator: str = typer.Option(DEFAULT_ESTIMATOR, help=_EST_HELP),
+    edges: str = typer.Option("0.2,0.43,0.63,0.9,1.3", help="Tomographic bin edges."),
+    seed: int = typer.Option(0, help="Random seed (recorded in the outputs)."),
+    n_boot: int = typer.Option(100, help="Bootstrap resamples for the uncertainties."),
+    param: list[str] = typer.Option(None, help="Estimator hyper-parameter key=value."),
+    bands: str = _BANDS, mag_pattern: str = _MAGP, err_pattern: str = _ERRP,
+    z_column: str = _ZCOL, id_column: str = _IDCOL, group: str = _GROUP,
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),
+) -> None:
+    """Tomographic n(z) of a science sample, corrected for an unrepresentative training set:
+    writes nz.parquet, assignments.parquet, diagnostics.json and summary.html."""
+    from cosmoml.workflows_shift import nz as run
+
+    cols = _column_opts(bands, mag_pattern, err_pattern, z_column, id_column, group)
+    kw = dict(method=method, estimator=estimator, edges=[float(x) for x in edges.split(",")],
+              seed=seed, n_boot=n_boot, params=_parse_params(param), **cols)
+    if quiet:
+        res = run(train, science, output, **kw)
+    else:
+        with err.status(f"n(z): diagnostics, correction, training '{estimator}' ..."):
+            res = run(train, science, output, **kw)
+    d = res.diagnostics
+    for w in d.warnings:
+        err.print(f"WARNING: {w}", markup=False, highlight=False)
+    t = Table(title=f"n(z) per bin (method {res.method}; verdict: {d.verdict})")
+    for c in ("bin", "z_lo", "z_hi", "n_objects", "mean_z", "mean_z_err", "covered_fraction"):
+        t.add_column(c, justify="right")
+    for r in res.table.itertuples():
+        t.add_row(str(r.bin), f"{r.z_lo:.2f}", f"{r.z_hi:.2f}", f"{r.n_objects:,}",
+                  f"{r.mean_z:.4f}", f"{r.mean_z_err:.4f}", f"{r.covered_fraction:.3f}")
+    out.print(t)
+    out.print(f"wrote {output}/nz.parquet, assignments.parquet, diagnostics.json, summary.html")
+
+
+@shift_app.command(
+    "diagnose", epilog="Example: cosmoml shift diagnose spec.parquet science.parquet --json d.json"
+)
+def shift_diagnose_cmd(
+    train: Path = _TRAIN_ARG,
+    science: Path = _SCI_ARG,
+    json_file: Path = typer.Option(None, "--json", help="Also write the diagnostics as JSON."),
+    seed: int = typer.Option(0, help="Random seed."),
+    bands: str = _BANDS, mag_pattern: str = _MAGP, err_pattern: str = _ERRP,
+    z_column: str = _ZCOL, id_column: str = _IDCOL, group: str = _GROUP,
+) -> None:
+    """How unrepresentative is the training set? Coverage, classifier AUC, feature shifts."""
+    from cosmoml.workflows_shift import shift_diagnose as run
+
+    diag = run(train, science, json_file, seed,
+               **_column_opts(bands, mag_pattern, err_pattern, z_column, id_column, group))
+    out.print(diag.summary(), markup=False, highlight=False)
+
+
+@shift_app.command(
+    "weights",
+    epilog="Example: cosmoml shift weights spec.parquet science.parquet --method classifier "
+    "--output spec_weighted.parquet",
+)
+def shift_weights_cmd(
+    train: Path = _TRAIN_ARG,
+    science: Path = _SCI_ARG,
+    output: Path = typer.Option(..., "--output", "-o", help="TRAIN with a weight column."),
+    method: str = typer.Option("lima", help="lima, classifier, stratlearn, som or none."),
+    weight_column: str = typer.Option("weight", help="Name of the added column."),
+    seed: int = typer.Option(0, help="Random seed."),
+    bands: str = _BANDS, mag_pattern: str = _MAGP, err_pattern: str = _ERRP,
+    z_column: str = _ZCOL, id_column: str = _IDCOL, group: str = _GROUP,
+) -> None:
+    """Per-training-object weights that make TRAIN look like SCIENCE (for your own pipeline;
+    'cosmoml train --weight-column weight' consumes them)."""
+    from cosmoml.workflows_shift import shift_weights as run
+
+    corr = run(train, science, output, method, seed, weight_column,
+               **_column_opts(bands, mag_pattern, err_pattern, z_column, id_column, group))
+    s = corr.summary()
+    out.print(f"wrote {output}: method {method}, effective sample size {s['ess']:.0f} of "
+              f"{s['n_train']:,}, science covered {100 * s['covered_fraction']:.1f}%")
+
+
+experiment_app = typer.Typer(
+    no_args_is_help=True, rich_markup_mode=None,
+    help="Experiments on the shipped simulations.",
+)
+app.add_typer(experiment_app, name="experiment")
+
+
+@experiment_app.command(
+    "shift",
+    epilog="Example: cosmoml experiment shift --surveys zcosmos,deep2 --label-errors "
+    "--output-dir shift_out   (or --config shift.toml with the same keys: dataset, n, "
+    "science_i_max, surveys, max_objects, label_errors, estimator, methods, edges, "
+    "validation_fraction, cull_fractions, n_boot, seed)",
+)
+def experiment_shift(
+    output_dir: Path = typer.Option(Path("shift_output"), help="Directory for the outputs."),
+    config: Path = typer.Option(None, help="JSON or TOML config; flags override it."),
+    dataset: str = typer.Option(None, help="buzzard (default) or dc2."),
+    n: int = typer.Option(None, help="Buzzard galaxies to load (default 100000)."),
+    science_i_max: float = typer.Option(None, help="Science sample i limit (default 24)."),
+    surveys: str = typer.Option(
+        None, help="Comma-separated presets: magnitude-limited, deep2, boss, vvds, zcosmos, "
+        "cosmos (default zcosmos); several are combined."),
+    max_objects: int = typer.Option(None, help="Cap on each survey's sample."),
+    label_errors: bool = typer.Option(None, "--label-errors/--no-label-errors",
+                                      help="Flag-induced label errors (flag >= 3 kept)."),
+    estimator: str = typer.Option(None, help=_EST_HELP + " Default nn-fast."),
+    methods: str = typer.Option(None, help="Comma-separated corrections; '+cull' culls "
+                                "uncovered objects (default none,lima,classifier,"
+                                "stratlearn,som,lima+cull)."),
+    edges: str = typer.Option(None, help="Tomographic bin edges."),
+    n_boot: int = typer.Option(None, help="Bootstrap resamples (default 50)."),
+    seed: int = typer.Option(None, help="Random seed (default 0)."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),
+) -> None:
+    """Simulate a spec-z selection on shipped data, train, correct with every method and
+    write an HTML report (validation vs science, culling curves, n(z), Δ⟨z⟩, coverage)."""
+    from cosmoml.experiment import ShiftExperiment, run_shift_experiment
+
+    flags = {
+        "dataset": dataset, "n": n, "science_i_max": science_i_max,
+        "surveys": _bands(surveys), "max_objects": max_objects, "label_errors": label_errors,
+        "estimator": estimator, "methods": _bands(methods),
+        "edges": [float(x) for x in edges.split(",")] if edges else None,
+        "n_boot": n_boot, "seed": seed,
+    }
+    if config is not None:
+        cfg = ShiftExperiment.from_file(config, **flags)
+    else:
+        cfg = ShiftExperiment.from_dict({k: v for k, v in flags.items() if v is not None},
+                                        "command line")
+    res = run_shift_experiment(cfg, output_dir,
+                               progress=None if quiet else (lambda m: err.print(m)))
+    d = res["diagnostics"]
+    out.print(f"verdict {d['verdict']}: AUC {d['auc']:.3f}, covered "
+              f"{100 * d['covered_fraction']:.1f}%; report: {Path(output_dir) / 'report.html'}")
+
+
 @app.command()
 def version() -> None:
     """Print the cosmoml version."""

@@ -82,6 +82,8 @@ class NZResult:
     assignments: pd.DataFrame
     diagnostics: ShiftDiagnostics | None
     correction: Correction
+    #: mean redshift of the whole science sample's stacked n(z) (objects the method uses)
+    mean_z_all: float = float("nan")
 
 
 def estimate_nz(
@@ -97,11 +99,17 @@ def estimate_nz(
     z_true: np.ndarray | None = None,
     estimator_params: dict | None = None,
     labels_column: str | None = None,
+    cull: bool = False,
+    diagnostics: ShiftDiagnostics | None = None,
 ) -> NZResult:
     """Tomographic n(z) of ``science`` calibrated on ``train`` (see the module docstring).
 
     ``z_true`` (simulations only) adds the truth columns ``mean_z_true``, ``delta_mean_z``
     and ``delta_mean_z_scaled`` to the table; it is never used to estimate anything.
+    ``labels_column`` trains on another label column than ``columns.z_column``.
+    ``cull`` restricts each bin's n(z) (and its truth) to the covered science objects, as
+    SOM calibration always does (the "gold" sample). ``diagnostics`` from an earlier call
+    on the same samples are reused instead of recomputed.
     """
     if method not in NZ_METHODS:
         raise ConfigError(f"unknown n(z) method {method!r}; choose one of {NZ_METHODS}")
@@ -110,7 +118,7 @@ def estimate_nz(
     sci_cols = science_columns or columns
     X_t, X_s_all, valid_s, names = shift_features(train, science, columns, sci_cols)
     X_s = X_s_all[valid_s]
-    diag = diagnose(X_t, X_s, names, random_state=seed)
+    diag = diagnostics or diagnose(X_t, X_s, names, random_state=seed)
     chosen = choose_method(diag) if method == "auto" else method
     if method == "auto":
         log.info("auto: %s (verdict %s)", chosen, diag.verdict)
@@ -155,10 +163,11 @@ def estimate_nz(
         err = bootstrap_std(stat, max(len(cells_t), len(cells_s)), n_boot, seed)
         used = covered  # SOM n(z) speaks only for the gold objects
     else:
-        ok = bins >= 0
+        used = covered if cull else np.ones(len(sci), dtype=bool)
+        ok = (bins >= 0) & used
         nz = np.zeros((n_bins, grid.size))
         for b in range(n_bins):
-            sel = bins == b
+            sel = (bins == b) & used
             if sel.any():
                 nz[b] = pdfs[sel].stack()
         mu = mean_z(nz, grid)
@@ -167,8 +176,10 @@ def estimate_nz(
         _, err_sci = binned_mean_std(obj_mean[ok], bins[ok], n_bins, n_boot=n_boot, seed=seed)
         err_cal = calibration_noise(nz, grid, bins_train, n_bins, corr.weights)
         err = np.hypot(err_sci, err_cal)
-        used = np.ones(len(sci), dtype=bool)
 
+    valid_pdf = np.isfinite(pdfs.pdf[:, 0])
+    mean_all = float(np.mean(pdfs[valid_pdf & used].mean())) if (valid_pdf & used).any() else (
+        np.nan)
     rows = []
     for b in range(n_bins):
         sel = bins == b
@@ -188,7 +199,7 @@ def estimate_nz(
                                 "covered": covered})
     if sci_cols.id_column and sci_cols.id_column in sci.columns:
         assignments.insert(0, sci_cols.id_column, sci[sci_cols.id_column].to_numpy())
-    return NZResult(chosen, table, nz, grid, assignments, diag, corr)
+    return NZResult(chosen, table, nz, grid, assignments, diag, corr, mean_all)
 
 
 def _out_of_fold_pdfs(train, columns, weights, estimator, params, seed, n_folds: int = 3):

@@ -48,8 +48,10 @@ def photoz_report(
     figures: dict[str, Figure],
     nz_table: pd.DataFrame | None = None,
     notes: list[str] | None = None,
+    tables: dict[str, pd.DataFrame] | None = None,
 ) -> Path:
-    """Write the report: metrics table, tomographic table, figures, notes."""
+    """Write the report: metrics table, tomographic table, further named tables, figures,
+    notes."""
     scalars = {
         k: v for k, v in metrics.items() if isinstance(v, int | float | str) and k != "pit_hist"
     }
@@ -63,6 +65,8 @@ def photoz_report(
     parts.append("<h2>Metrics</h2>" + _table(metric_rows))
     if nz_table is not None:
         parts.append("<h2>Tomographic bins</h2>" + _table(nz_table))
+    for name, df in (tables or {}).items():
+        parts.append(f"<h2>{html.escape(name)}</h2>" + _table(df))
     parts.append("<h2>Plots</h2><div class='grid'>")
     for name, fig in figures.items():
         parts.append(

@@ -106,3 +106,68 @@ def pdf_examples(pdfs: PDFs, z_true: np.ndarray | None = None, n: int = 6, seed:
     fig.supxlabel("z")
     fig.tight_layout()
     return fig
+
+
+def plot_culling_curve(curve: pd.DataFrame, metric: str = "sigma68") -> Figure:
+    """A metric against the culled fraction, one line per sample (validation, science)."""
+    fig = Figure(figsize=(5.6, 3.8))
+    ax = fig.add_subplot()
+    for (sample, method), g in curve.groupby(["sample", "method"], sort=False):
+        ls = "-" if sample == "science" else "--"
+        ax.plot(g["culled_fraction"], g[metric], ls, marker="o", ms=3,
+                label=f"{sample} ({method})")
+    ax.set(xlabel="culled fraction", ylabel=metric,
+           title="metrics vs culled fraction: validation (dashed) vs science (solid)")
+    ax.title.set_fontsize(9)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_coverage_map(x_sci: np.ndarray, y_sci: np.ndarray, covered: np.ndarray,
+                      x_train: np.ndarray, y_train: np.ndarray, xlabel: str,
+                      ylabel: str) -> Figure:
+    """Covered fraction of the science sample in a colour–colour plane, training overlaid."""
+    fig = Figure(figsize=(5.6, 4.4))
+    ax = fig.add_subplot()
+    lo = np.nanpercentile(np.r_[x_sci, x_train], 0.5), np.nanpercentile(np.r_[y_sci, y_train], 0.5)
+    hi = np.nanpercentile(np.r_[x_sci, x_train], 99.5), np.nanpercentile(np.r_[y_sci, y_train],
+                                                                        99.5)
+    edges = [np.linspace(lo[0], hi[0], 41), np.linspace(lo[1], hi[1], 41)]
+    n_all, _, _ = np.histogram2d(x_sci, y_sci, bins=edges)
+    n_cov, _, _ = np.histogram2d(x_sci[covered], y_sci[covered], bins=edges)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        frac = np.where(n_all >= 3, n_cov / n_all, np.nan)
+    im = ax.pcolormesh(edges[0], edges[1], frac.T, cmap="RdYlGn", vmin=0, vmax=1)
+    fig.colorbar(im, ax=ax, label="science covered fraction")
+    pick = np.random.default_rng(0).permutation(len(x_train))[:3000]
+    ax.scatter(x_train[pick], y_train[pick], s=1, c="k", alpha=0.3, label="training")
+    ax.set(xlabel=xlabel, ylabel=ylabel, xlim=(lo[0], hi[0]), ylim=(lo[1], hi[1]))
+    ax.legend(fontsize=8, loc="upper left")
+    fig.tight_layout()
+    return fig
+
+
+def plot_delta_z(table: pd.DataFrame, requirement: float = 0.002) -> Figure:
+    """Δ⟨z⟩ per bin for each method, with the reported uncertainty and the Stage IV band
+    ±requirement (1 + ⟨z⟩). ``table`` has columns method, bin, delta_mean_z, mean_z_err,
+    mean_z_true."""
+    fig = Figure(figsize=(6.4, 3.8))
+    ax = fig.add_subplot()
+    methods = list(dict.fromkeys(table["method"]))
+    width = 0.8 / max(len(methods), 1)
+    for k, m in enumerate(methods):
+        g = table[table["method"] == m]
+        ax.errorbar(g["bin"] + (k - (len(methods) - 1) / 2) * width, g["delta_mean_z"],
+                    yerr=np.where(np.isfinite(g["mean_z_err"]), g["mean_z_err"], 0),
+                    fmt="o", ms=4, capsize=2, label=m)
+    g = table[table["method"] == methods[0]]
+    req = requirement * (1 + g["mean_z_true"].to_numpy())
+    for b, r in zip(g["bin"], req, strict=True):
+        ax.fill_between([b - 0.45, b + 0.45], -r, r, color="0.85", zorder=0)
+    ax.axhline(0, color="k", lw=0.6)
+    ax.set(xlabel="tomographic bin", ylabel="Δ⟨z⟩ = estimated − true",
+           xticks=sorted(g["bin"].unique()))
+    ax.legend(fontsize=7, ncol=2)
+    fig.tight_layout()
+    return fig

@@ -148,8 +148,9 @@ class RatioGridMatch(SelectionStep):
 
     The reference sample and the catalogue are histogrammed on a grid in ``features``
     (photometric expressions, e.g. ``["i", "g - z"]``); an object in cell c is kept with
-    probability n_ref(c) / n_cat(c), scaled so that the largest ratio is 1 (the HSC-like
-    "ratio grid"). Cells the reference does not reach are never selected.
+    probability n_ref(c) / n_cat(c), scaled so that the largest ratio among cells with at
+    least 10 catalogue objects is 1 (the HSC-like "ratio grid"; sparser cells are capped at
+    1). Cells the reference does not reach are never selected.
 
     Parameters
     ----------
@@ -192,7 +193,11 @@ class RatioGridMatch(SelectionStep):
         n_cat, _ = np.histogramdd(xc[np.all(np.isfinite(xc), axis=1)], bins=edges)
         with np.errstate(invalid="ignore", divide="ignore"):
             ratio = np.where(n_cat > 0, n_ref / n_cat, 0.0)
-        ratio /= max(ratio.max(), 1e-300)
+        # scale by the largest ratio among well-populated cells: a cell holding one or two
+        # catalogue objects would otherwise set the scale by its noise and starve the rest
+        solid = n_cat >= 10
+        scale = ratio[solid].max() if solid.any() else ratio.max()
+        ratio = np.minimum(ratio / max(scale, 1e-300), 1.0)
         idx = []
         inside = np.ones(len(view), dtype=bool)
         for j, e in enumerate(edges):

@@ -3,6 +3,7 @@ corrections (weights, strata, SOM cells, culling) for the estimators and the n(z
 
 from cosmoml.shift.culling import (
     CULL_METHODS,
+    DEFAULT_FRACTIONS,
     cull_mask,
     culling_curve,
     culling_scores,
@@ -32,7 +33,7 @@ from cosmoml.shift.weights import (
 )
 
 __all__ = [
-    "CULL_METHODS", "METHODS", "Correction", "SOMCells", "ShiftDiagnostics",
+    "CULL_METHODS", "DEFAULT_FRACTIONS", "METHODS", "Correction", "SOMCells", "ShiftDiagnostics",
     "StratifiedPhotoZ", "classifier_auc", "classifier_propensity", "classifier_weights",
     "correct", "coverage", "cull_mask", "culling_curve", "culling_scores", "diagnose",
     "effective_sample_size", "feature_shift", "lima_weights", "no_correction",

@@ -93,7 +93,7 @@ def coverage(X_train, X_sci, k: int = 5, ratio_limit: float = DISTANCE_RATIO_LIM
 def classifier_propensity(
     X_train,
     X_sci,
-    n_folds: int = 5,
+    n_folds: int = 3,
     calibrate: bool = True,
     random_state: int = 0,
 ) -> tuple[np.ndarray, np.ndarray]:

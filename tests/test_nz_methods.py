@@ -1,0 +1,138 @@
+"""n(z) estimators, uncertainties and the estimate_nz pipeline against known answers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from cosmoml.catalog.columns import ColumnMap
+from cosmoml.datasets import load_buzzard
+from cosmoml.errors import ConfigError
+from cosmoml.nz import tomographic_nz
+from cosmoml.nz.methods import (
+    binned_mean_std,
+    bootstrap_std,
+    calibration_noise,
+    dir_nz,
+    mean_z,
+    point_nz,
+    som_nz,
+)
+from cosmoml.nz.pipeline import estimate_nz, shift_features
+from cosmoml.pdf import PDFs, make_grid
+from cosmoml.selection import MagnitudeLimit, SuccessCurve, Survey
+from cosmoml.shift import correct
+
+GRID = make_grid(0.0, 3.0, 301)
+
+
+def gaussian_pdfs(mu, sigma=0.05):
+    return PDFs(GRID, np.exp(-0.5 * ((GRID[None, :] - np.asarray(mu)[:, None]) / sigma) ** 2))
+
+
+def test_mean_z_of_a_gaussian_and_an_empty_row():
+    nz = np.exp(-0.5 * ((GRID - 0.8) / 0.1) ** 2)
+    np.testing.assert_allclose(mean_z(np.vstack([nz, 0 * nz]), GRID)[0], 0.8, atol=1e-6)
+    assert np.isnan(mean_z(np.vstack([nz, 0 * nz]), GRID)[1])
+
+
+def test_known_shift_of_a_distribution_is_recovered():
+    """PDFs centred 0.03 above the truth: every bin's Δ⟨z⟩ is +0.03."""
+    rng = np.random.default_rng(0)
+    z_true = rng.uniform(0.25, 1.25, 20_000)
+    pdfs = gaussian_pdfs(z_true + 0.03)
+    table, _ = tomographic_nz(pdfs, z_true + 0.03, z_true=z_true)
+    np.testing.assert_allclose(table["delta_mean_z"], 0.03, atol=2e-4)
+
+
+def test_point_and_dir_histograms_recover_means():
+    rng = np.random.default_rng(1)
+    z = rng.normal(0.7, 0.1, 50_000)
+    bins = (z > 0.7).astype(int)
+    nz = point_nz(z, bins, GRID, 2)
+    want = [z[bins == 0].mean(), z[bins == 1].mean()]
+    np.testing.assert_allclose(mean_z(nz, GRID), want, atol=2e-3)  # grid spacing 0.01
+    w = np.where(z > 0.75, 3.0, 1.0)
+    np.testing.assert_allclose(mean_z(dir_nz(z, bins, GRID, 2, w), GRID)[1],
+                               np.average(z[bins == 1], weights=w[bins == 1]), atol=2e-3)
+
+
+def test_som_nz_reduces_to_dir_in_one_cell_and_weights_cells():
+    rng = np.random.default_rng(2)
+    z_t = rng.uniform(0, 2, 5000)
+    b_t = (z_t > 1).astype(int)
+    one = np.zeros(5000, dtype=int)
+    nz = som_nz(one, z_t, b_t, np.zeros(100, int), np.r_[np.zeros(50), np.ones(50)].astype(int),
+                GRID, 2)
+    np.testing.assert_allclose(nz, dir_nz(z_t, b_t, GRID, 2), atol=1e-12)
+    # two cells with different redshifts; the science sample lives 3:1 in cell 0
+    cells = (z_t > 0.5).astype(int)
+    sci_cells = np.r_[np.zeros(300), np.ones(100)].astype(int)
+    nz = som_nz(cells, z_t, np.zeros(5000, int), sci_cells, np.zeros(400, int), GRID, 1)
+    want = 0.75 * z_t[cells == 0].mean() + 0.25 * z_t[cells == 1].mean()
+    assert mean_z(nz, GRID)[0] == pytest.approx(want, abs=3e-3)
+
+
+def test_bootstrap_and_calibration_noise_match_sigma_over_root_n():
+    rng = np.random.default_rng(3)
+    x = rng.normal(0, 2.0, 400)
+    s = bootstrap_std(lambda idx: np.array([x[idx].mean()]), x.size, n_boot=400)
+    assert s[0] == pytest.approx(2.0 / 20, rel=0.15)
+    m, e = binned_mean_std(x, np.zeros(400, int), 1, n_boot=400)
+    assert m[0] == pytest.approx(x.mean()) and e[0] == pytest.approx(0.1, rel=0.15)
+    nz = np.exp(-0.5 * ((GRID - 1.0) / 0.1) ** 2)[None, :]
+    cal = calibration_noise(nz, GRID, np.zeros(100, int), 1)
+    assert cal[0] == pytest.approx(0.1 / 10, rel=0.02)
+    assert np.isinf(calibration_noise(nz, GRID, np.ones(100, int), 1)[0])  # no training object
+
+
+@pytest.fixture(scope="module")
+def shifted_samples():
+    """A covered but strongly shifted spec-z sample drawn from the science sample itself
+    (as spec-z targets are): success falls steeply with magnitude."""
+    cat = load_buzzard(25_000, seed=2)
+    sci = cat[cat["i"] < 24.0].reset_index(drop=True)
+    survey = Survey([MagnitudeLimit("i", 24.0), SuccessCurve("i", m50=23.0, width=0.4)])
+    return survey.select(sci, seed=1), sci
+
+
+COLS = ColumnMap(list("ugrizy"), "{band}", "{band}_err", z_column="z_spec", id_column="id")
+
+
+@pytest.mark.parametrize("method", ["lima", "classifier", "som"])
+def test_weights_remove_most_of_a_selection_bias_in_the_spec_z_mean(shifted_samples, method):
+    train, sci = shifted_samples
+    X_t, X_s, valid, _ = shift_features(train, sci, COLS)
+    c = correct(method, X_t, X_s[valid])
+    bias_before = train["z_spec"].mean() - sci["redshift"].mean()
+    bias_after = np.average(train["z_spec"], weights=c.weights) - sci["redshift"].mean()
+    assert bias_before < -0.05
+    assert abs(bias_after) < 0.25 * abs(bias_before), (bias_before, bias_after)
+
+
+def test_estimate_nz_end_to_end(shifted_samples):
+    train, sci = shifted_samples
+    res = estimate_nz(train, sci, COLS, method="auto", estimator="knn", n_boot=20,
+                      z_true=sci["redshift"].to_numpy())
+    assert res.method == "som" and res.diagnostics.shift_detected
+    t = res.table
+    assert list(t["bin"]) == [0, 1, 2, 3]
+    assert {"mean_z", "mean_z_err", "covered_fraction", "n_objects", "delta_mean_z"} <= set(t)
+    assert np.all(t["mean_z_err"] > 0) and np.all(t["mean_z"].between(t["z_lo"] - 0.1,
+                                                                      t["z_hi"] + 0.1))
+    a = res.assignments
+    assert len(a) == len(sci) and (a["id"].to_numpy() == sci["id"].to_numpy()).all()
+    assert t["n_objects"].sum() == int((a["bin"] >= 0).sum())
+    assert np.all(np.abs(t["delta_mean_z"]) < 0.05)
+    with pytest.raises(ConfigError, match="unknown n\\(z\\) method"):
+        estimate_nz(train, sci, COLS, method="magic")
+
+
+def test_stratlearn_pipeline_predicts_every_valid_object(shifted_samples):
+    train, sci = shifted_samples
+    res = estimate_nz(train, sci.iloc[:3000], COLS, method="stratlearn", estimator="knn",
+                      n_boot=10)
+    assert res.method == "stratlearn"
+    assert (res.assignments["z_phot"].notna()).all()
+    assert isinstance(res.table, pd.DataFrame) and res.table["n_objects"].sum() > 2000

@@ -1,0 +1,150 @@
+"""Shift diagnostics and corrections against known answers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy.spatial.distance import cdist
+
+from cosmoml.errors import ConfigError
+from cosmoml.estimators import make_estimator
+from cosmoml.shift import (
+    METHODS,
+    StratifiedPhotoZ,
+    correct,
+    coverage,
+    cull_mask,
+    culling_curve,
+    culling_scores,
+    diagnose,
+    effective_sample_size,
+    lima_weights,
+    stratum_groups,
+)
+
+
+@pytest.fixture(scope="module")
+def gaussians():
+    """Training N(0, 1)², science N((0.5, 0), 1): the density ratio is known exactly."""
+    rng = np.random.default_rng(0)
+    X_t = rng.normal(0, 1, (4000, 2))
+    X_s = rng.normal([0.5, 0.0], 1, (16000, 2))
+    ratio = np.exp(0.5 * X_t[:, 0] - 0.125)  # N(0.5,1) / N(0,1)
+    return X_t, X_s, ratio / ratio.mean()
+
+
+# tolerances: weighted mean of x0 (science mean 0.5) and the mean weight per decile of x0
+# against the true ratio. StratLearn's stratum-level weights are coarse by design.
+TOL = {"lima": (0.06, 0.25), "classifier": (0.06, 0.25), "som": (0.06, 0.25),
+       "stratlearn": (0.15, 0.6)}
+
+
+@pytest.mark.parametrize("method", sorted(TOL))
+def test_weights_recover_a_known_density_ratio(gaussians, method):
+    X_t, X_s, true = gaussians
+    c = correct(method, X_t, X_s, random_state=1)
+    w = c.weights
+    assert w.shape == (len(X_t),) and np.all(w >= 0) and abs(w.mean() - 1) < 1e-9
+    mean_tol, bin_tol = TOL[method]
+    assert abs(np.average(X_t[:, 0], weights=w) - X_s[:, 0].mean()) < mean_tol
+    assert abs(np.average(X_t[:, 1], weights=w) - X_s[:, 1].mean()) < mean_tol
+    dec = np.clip(np.searchsorted(np.quantile(X_t[:, 0], np.linspace(0, 1, 11)[1:-1]),
+                                  X_t[:, 0]), 0, 9)
+    got = np.bincount(dec, w) / np.bincount(dec)
+    want = np.bincount(dec, true) / np.bincount(dec)
+    assert np.max(np.abs(got / want - 1)) < bin_tol
+    assert c.covered.mean() > 0.98
+    assert 0.3 * len(X_t) < c.ess < len(X_t)
+
+
+def test_lima_weights_match_brute_force_definition():
+    rng = np.random.default_rng(3)
+    X_t, X_s = rng.normal(0, 1, (60, 3)), rng.normal(0.3, 1.2, (200, 3))
+    k = 4
+    d_tt = cdist(X_t, X_t)
+    d_k = np.sort(d_tt, axis=1)[:, k]  # column 0 is the object itself
+    n_in = (cdist(X_t, X_s) <= d_k[:, None]).sum(axis=1)
+    want = n_in / k
+    want = want * len(X_t) / want.sum()
+    c = lima_weights(X_t, X_s, k=k)
+    np.testing.assert_allclose(c.weights, want, rtol=1e-12)
+    in_any = (cdist(X_s, X_t) <= d_k[None, :]).any(axis=1)
+    np.testing.assert_array_equal(c.covered, in_any)
+
+
+def test_effective_sample_size():
+    assert effective_sample_size(np.ones(10)) == pytest.approx(10)
+    assert effective_sample_size(np.r_[np.ones(5), np.zeros(5)]) == pytest.approx(5)
+    assert effective_sample_size([3.0, 1.0]) == pytest.approx(16 / 10)
+
+
+def test_injected_shift_is_detected_and_absent_one_is_not(gaussians):
+    X_t, X_s, _ = gaussians
+    shifted = diagnose(X_t, X_s, ["x0", "x1"])
+    assert shifted.shift_detected and shifted.verdict == "shifted, covered"
+    f = shifted.features.set_index("feature")
+    assert f.loc["x0", "smd"] == pytest.approx(0.5, abs=0.06) and f.loc["x0", "ks_p"] < 1e-6
+    assert abs(f.loc["x1", "smd"]) < 0.06
+    same = diagnose(X_t, np.random.default_rng(9).normal(0, 1, (16000, 2)))
+    assert not same.shift_detected and same.verdict == "representative"
+    assert abs(same.auc - 0.5) < 0.03 and same.covered_fraction > 0.97
+    assert "REPRESENTATIVE" in same.summary()
+
+
+def test_poor_coverage_is_said_loudly(gaussians, caplog):
+    X_t, X_s, _ = gaussians
+    far = X_s.copy()
+    far[: len(far) // 2, 0] += 8.0  # half the science sample where no training object is
+    d = diagnose(X_t, far)
+    assert d.verdict == "poorly covered" and d.covered_fraction < 0.55
+    assert any("no reweighting can correct" in w for w in d.warnings)
+    assert "WARNING" in d.summary() and "no reweighting" in caplog.text
+    cov = coverage(X_t, far)
+    assert cov["far"][: len(far) // 2].mean() > 0.99 and cov["far"][len(far) // 2 :].mean() < 0.01
+
+
+def test_bad_feature_matrices_are_refused(gaussians):
+    X_t, X_s, _ = gaussians
+    with pytest.raises(ConfigError, match="same columns"):
+        correct("lima", X_t, X_s[:, :1])
+    bad = X_s.copy()
+    bad[0, 0] = np.nan
+    with pytest.raises(ConfigError, match="NaN"):
+        diagnose(X_t, bad)
+    with pytest.raises(ConfigError, match="unknown correction"):
+        correct("magic", X_t, X_s)
+    assert set(METHODS) == {"none", "lima", "classifier", "stratlearn", "som"}
+
+
+def test_culling_drops_the_farthest_and_curves_count_right(gaussians):
+    X_t, X_s, _ = gaussians
+    far = np.vstack([X_s[:1000], X_s[:100] + 10.0])
+    for method in ("knn", "isolation"):
+        s = culling_scores(X_t, far, method)
+        keep = cull_mask(s, 100 / 1100)
+        assert keep.sum() == pytest.approx(1000, abs=2)
+        assert not keep[1000:].any(), method
+    z = np.random.default_rng(1).uniform(0, 2, 1100)
+    zp = z + np.where(np.arange(1100) >= 1000, 0.5, 0.01)
+    curve = culling_curve({"science": (culling_scores(X_t, far), zp, z)},
+                          fractions=(0.0, 100 / 1100))
+    assert list(curve["n_kept"]) == [1100, 1000]
+    assert curve["outlier_frac"].iloc[0] > 0.05 and curve["outlier_frac"].iloc[1] == 0
+    with pytest.raises(ConfigError, match="culled fraction"):
+        cull_mask(np.ones(3), 1.0)
+
+
+def test_stratum_groups_borrow_neighbours():
+    strata = np.r_[np.zeros(500), np.ones(10), np.full(400, 2)].astype(int)
+    assert stratum_groups(strata, 3, 300) == [(0, 0), (0, 2), (2, 2)]
+
+
+def test_stratified_fit_uses_each_strata_model(synth):
+    X = synth[[c for c in synth.columns if c.startswith("mag_") and "err" not in c]].to_numpy()
+    z = synth["redshift"].to_numpy()
+    strata = (z > 1.0).astype(int)  # a stand-in for propensity strata
+    model = StratifiedPhotoZ(make_estimator("knn", errors=False), min_train=200).fit(X, z,
+                                                                                     strata)
+    pz = model.predict_pdf(X[:400], strata[:400]).median()
+    assert np.all(pz[strata[:400] == 0] < 1.3) and np.all(pz[strata[:400] == 1] > 0.7)
+    assert np.median(np.abs(pz - z[:400]) / (1 + z[:400])) < 0.05
