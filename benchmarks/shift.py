@@ -11,9 +11,10 @@ Scenarios (science sample and spec-z pool are disjoint halves of the shipped dat
   the DC2 validation file (i < 25.3): the case RAIL's own tools leave off by −0.149 in the
   sample's mean redshift.
 
-For each scenario and method (``none``, ``lima``, ``classifier``, ``stratlearn``, ``som``,
-and the culled variants ``lima+cull``, ``classifier+cull``), the table gives |Δ⟨z⟩| per DES Y1
-bin, the reported uncertainty and the covered fraction. Corrections see only the
+For each scenario and method (``none``, ``lima``, ``classifier``, ``stratlearn``, ``som``;
+``+dir``: n(z) as the weighted spec-z histogram instead of stacked PDFs; ``+cull``: only the
+covered science objects), the table gives |Δ⟨z⟩| per DES Y1 bin, the reported uncertainty
+and the covered fraction. Corrections see only the
 photometry of both samples and the (possibly wrong) training labels.
 
     .venv/bin/python benchmarks/shift.py [--estimator nn-fast] [--scenarios a,b] [--n-boot 50]
@@ -37,7 +38,7 @@ import pandas as pd
 from cosmoml import __version__
 from cosmoml.catalog.columns import ColumnMap
 from cosmoml.datasets import load_buzzard, load_dc2
-from cosmoml.nz.pipeline import estimate_nz
+from cosmoml.experiment import compare_methods
 from cosmoml.selection import (
     FlagCut,
     LineConfusion,
@@ -51,7 +52,8 @@ from cosmoml.selection import (
 )
 
 HERE = Path(__file__).resolve().parent
-METHODS = ("none", "lima", "classifier", "stratlearn", "som", "lima+cull", "classifier+cull")
+METHODS = ("none", "lima", "classifier", "stratlearn", "som", "lima+dir", "classifier+dir",
+           "lima+cull", "classifier+cull", "lima+dir+cull")
 BUZZARD_COLS = ColumnMap(list("ugrizy"), "{band}", "{band}_err", z_column="z_spec",
                          id_column="id")
 DC2_COLS = ColumnMap(list("ugrizy"), "mag_{band}_lsst", "mag_err_{band}_lsst",
@@ -96,33 +98,21 @@ def scenarios() -> dict:
 
 def run_scenario(name, make_train, sci, cols, estimator, n_boot, seed=0) -> list[dict]:
     train = make_train()
+    table, results = compare_methods(
+        train, sci, cols, METHODS, estimator, seed=seed, n_boot=n_boot,
+        progress=lambda m: print(f"  {name:12s}{m}", flush=True))
+    d = next(iter(results.values())).diagnostics
     z_true = sci["redshift"].to_numpy()
-    rows = []
-    for method in METHODS:
-        base, _, cull = method.partition("+")
-        t0 = time.perf_counter()
-        res = estimate_nz(train, sci, cols, method=base, estimator=estimator, seed=seed,
-                          n_boot=n_boot, z_true=z_true, cull=bool(cull))
-        dt = time.perf_counter() - t0
-        d = res.diagnostics
-        for r in res.table.itertuples():
-            rows.append({
-                "scenario": name, "method": method, "bin": r.bin,
-                "n_train": len(train), "n_science": len(sci),
-                "label_error_frac": float(train["z_wrong"].mean()),
-                "auc": d.auc, "covered_all": d.covered_fraction, "verdict": d.verdict,
-                "covered_fraction": r.covered_fraction, "n_objects": r.n_objects,
-                "mean_z": r.mean_z, "mean_z_true": r.mean_z_true,
-                "delta_mean_z": r.delta_mean_z, "mean_z_err": r.mean_z_err,
-                "ess": res.correction.ess,
-                "sample_delta_mean_z": res.mean_z_all - float(np.mean(
-                    z_true[res.assignments["covered"].to_numpy()] if cull or base == "som"
-                    else z_true)),
-                "seconds": dt,
-            })
-        print(f"  {name:12s} {method:16s} {dt:6.1f} s  |Δz| "
-              + " ".join(f"{abs(v):.4f}" for v in res.table["delta_mean_z"]), flush=True)
-    return rows
+    sample_dz = {}
+    for method, res in results.items():
+        sample_dz[method] = res.mean_z_all - float(z_true[res.used].mean())
+    return [
+        {**r, "scenario": name, "n_train": len(train), "n_science": len(sci),
+         "label_error_frac": float(train["z_wrong"].mean()), "auc": d.auc,
+         "covered_all": d.covered_fraction, "verdict": d.verdict,
+         "sample_delta_mean_z": sample_dz[r["method"]]}
+        for r in table.to_dict(orient="records")
+    ]
 
 
 def summarise(df: pd.DataFrame) -> dict:

@@ -115,7 +115,9 @@ def test_estimate_nz_end_to_end(shifted_samples):
     train, sci = shifted_samples
     res = estimate_nz(train, sci, COLS, method="auto", estimator="knn", n_boot=20,
                       z_true=sci["redshift"].to_numpy())
-    assert res.method == "som" and res.diagnostics.shift_detected
+    # auto: a shift is detected, so Lima weights and the gold (covered) objects only
+    assert res.method == "lima+cull" and res.diagnostics.shift_detected
+    assert res.used.sum() == res.assignments["covered"].sum()
     t = res.table
     assert list(t["bin"]) == [0, 1, 2, 3]
     assert {"mean_z", "mean_z_err", "covered_fraction", "n_objects", "delta_mean_z"} <= set(t)
@@ -136,3 +138,39 @@ def test_stratlearn_pipeline_predicts_every_valid_object(shifted_samples):
     assert res.method == "stratlearn"
     assert (res.assignments["z_phot"].notna()).all()
     assert isinstance(res.table, pd.DataFrame) and res.table["n_objects"].sum() > 2000
+
+
+def test_dir_nz_is_the_weighted_label_histogram_of_each_bin(shifted_samples):
+    train, sci = shifted_samples
+    res = estimate_nz(train, sci.iloc[:3000], COLS, method="lima", estimator="knn", n_boot=10,
+                      nz_from="dir", cull=True)
+    assert res.used.sum() == res.assignments["covered"].sum() < 3000
+    mz = res.table["mean_z"].to_numpy()
+    # every bin's mean is a weighted mean of training labels: inside the labels' range, and
+    # the weights pull it towards the fainter (higher-z) science sample
+    assert np.all((mz > 0) & (mz < train["z_spec"].max()))
+    assert np.all(res.table["mean_z_err"] > 0) and res.table["calibration_bias"].isna().all()
+    with pytest.raises(ConfigError, match="nz_from"):
+        estimate_nz(train, sci, COLS, method="none", nz_from="histogram")
+
+
+def test_method_names_parse_and_bad_ones_are_refused():
+    from cosmoml.experiment import parse_method
+
+    assert parse_method("lima+dir+cull") == ("lima", True, "dir")
+    assert parse_method("som") == ("som", False, "stack")
+    for bad in ("magic", "lima+fast", "cull"):
+        with pytest.raises(ConfigError, match="unknown method"):
+            parse_method(bad)
+
+
+def test_method_shifts_between_tables():
+    from cosmoml.nz import method_shifts
+
+    a = pd.DataFrame({"bin": [0, 1], "mean_z": [0.30, 0.60], "mean_z_err": [0.003, 0.004]})
+    b = pd.DataFrame({"bin": [0, 1], "mean_z": [0.33, 0.60], "mean_z_err": [0.004, 0.003]})
+    s = method_shifts({"none": a, "lima": b}, "none")
+    assert list(s["method"]) == ["lima", "lima"]
+    np.testing.assert_allclose(s["shift"], [0.03, 0.0], atol=1e-12)
+    np.testing.assert_allclose(s["shift_err"], [0.005, 0.005])
+    np.testing.assert_allclose(s["significance"], [6.0, 0.0], atol=1e-9)

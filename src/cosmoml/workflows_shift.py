@@ -74,13 +74,14 @@ def nz(
     seed: int = 0,
     n_boot: int = 100,
     params: dict | None = None,
+    cull: bool | None = None,
     **columns,
 ) -> NZResult:
     """Tomographic n(z) of SCIENCE calibrated on TRAIN; writes the files listed above."""
     df_t, df_s, cols_t, cols_s = load_pair(train, science, **columns)
     res = estimate_nz(df_t, df_s, cols_t, method=method, estimator=estimator, edges=edges,
                       seed=seed, n_boot=n_boot, science_columns=cols_s,
-                      estimator_params=params)
+                      estimator_params=params, cull=cull)
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
     grid = res.grid

@@ -8,6 +8,7 @@ zeros for an empty bin). The mean redshift of a row is :func:`mean_z`.
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 
 from cosmoml.pdf import _trapz_weights
 
@@ -93,7 +94,8 @@ def bootstrap_std(statistic, n: int, n_boot: int = 100, seed: int = 0) -> np.nda
 
 def binned_mean_std(values, bins, n_bins: int, weights=None, n_boot: int = 100,
                     seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Weighted mean of ``values`` per bin and its bootstrap standard deviation."""
+    """Weighted mean of ``values`` per bin (bins < 0 ignored) and its bootstrap standard
+    deviation (NaN with ``n_boot`` < 2)."""
     values, bins = np.asarray(values, dtype=float), np.asarray(bins)
     w = np.ones(values.size) if weights is None else np.asarray(weights, dtype=float)
 
@@ -104,7 +106,10 @@ def binned_mean_std(values, bins, n_bins: int, weights=None, n_boot: int = 100,
         with np.errstate(invalid="ignore", divide="ignore"):
             return num / den
 
-    return stat(np.arange(values.size)), bootstrap_std(stat, values.size, n_boot, seed)
+    mean = stat(np.arange(values.size))
+    if n_boot < 2:
+        return mean, np.full(n_bins, np.nan)
+    return mean, bootstrap_std(stat, values.size, n_boot, seed)
 
 
 def calibration_noise(nz: np.ndarray, grid: np.ndarray, bins_train, n_bins: int,
@@ -127,3 +132,29 @@ def calibration_noise(nz: np.ndarray, grid: np.ndarray, bins_train, n_bins: int,
         ess = wb.sum() ** 2 / (wb**2).sum()
         out[b] = np.sqrt(var / ess)
     return out
+
+
+def method_shifts(tables: dict, reference: str) -> pd.DataFrame:
+    """The shift of each bin's mean redshift between methods, when the truth is unknown.
+
+    ``tables`` maps a method name to its per-bin table (``bin``, ``mean_z``,
+    ``mean_z_err``, as :func:`cosmoml.nz.pipeline.estimate_nz` returns). One row per
+    (method, bin): ``shift`` = ⟨z⟩_method − ⟨z⟩_reference, its error (the two errors in
+    quadrature: conservative, since both use the same objects) and ``significance``.
+    """
+    if reference not in tables:
+        raise KeyError(f"reference method {reference!r} not among {sorted(tables)}")
+    ref = tables[reference].set_index("bin")
+    rows = []
+    for name, t in tables.items():
+        if name == reference:
+            continue
+        t = t.set_index("bin")
+        shift = t["mean_z"] - ref["mean_z"]
+        err = np.hypot(t["mean_z_err"], ref["mean_z_err"])
+        for b in t.index:
+            rows.append({"method": name, "reference": reference, "bin": int(b),
+                         "shift": float(shift[b]), "shift_err": float(err[b]),
+                         "significance": float(abs(shift[b]) / err[b]) if err[b] > 0
+                         else np.inf})
+    return pd.DataFrame(rows)

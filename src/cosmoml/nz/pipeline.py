@@ -6,12 +6,15 @@ This is the library call behind ``cosmoml nz``:
 1. shift features (colours + the reference magnitude, non-detections at the limit) of both
    samples; :func:`cosmoml.shift.diagnose`;
 2. the correction (``none``, ``lima``, ``classifier``, ``stratlearn``, ``som``; ``auto``
-   picks by :func:`choose_method`);
+   picks by :func:`choose_method`), optionally culling the uncovered science objects;
 3. a photo-z model trained with the correction's weights (per propensity stratum for
    ``stratlearn``), PDFs of the science objects, bins by the PDF median;
 4. n(z) per bin by stacking the science PDFs (SOM cells for ``som``), and the mean
    redshift's uncertainty: a bootstrap over science objects added in quadrature to the
-   calibration sample's shot noise (:func:`cosmoml.nz.methods.calibration_noise`).
+   calibration sample's shot noise (:func:`cosmoml.nz.methods.calibration_noise`) and to
+   the stacking bias the weighted calibration sample shows in the bin
+   (``calibration_bias``: out-of-fold PDF means minus labels). For ``som``, a bootstrap
+   over training and science objects together.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from cosmoml.nz.methods import (
     binned_mean_std,
     bootstrap_std,
     calibration_noise,
+    dir_nz,
     mean_z,
     som_nz,
 )
@@ -44,12 +48,14 @@ log = logging.getLogger(__name__)
 NZ_METHODS = ("auto", "none", "lima", "classifier", "stratlearn", "som")
 
 
-def choose_method(diag: ShiftDiagnostics) -> str:
-    """The ``auto`` rule, from the diagnostics only (no labels, no truth):
-    no detectable shift → ``none``; otherwise ``som`` (its cell-level weights and gold
-    selection held up best across the shift benchmark's scenarios, and it drops the science
-    objects no training object speaks for)."""
-    return "som" if diag.shift_detected else "none"
+def choose_method(diag: ShiftDiagnostics) -> tuple[str, bool]:
+    """The ``auto`` rule, from the diagnostics only (no labels, no truth): returns
+    (correction, cull). No detectable shift → ``none``, nothing culled. Otherwise Lima
+    weights with the n(z) restricted to the covered ("gold") science objects: across the
+    seven scenarios of ``benchmarks/shift.py`` that combination had the smallest mean
+    |Δ⟨z⟩| in five (SOM in the other two), and it never claims to speak for objects no
+    training object resembles."""
+    return ("lima", True) if diag.shift_detected else ("none", False)
 
 
 def shift_features(train: pd.DataFrame, science: pd.DataFrame, columns: ColumnMap,
@@ -84,6 +90,8 @@ class NZResult:
     correction: Correction
     #: mean redshift of the whole science sample's stacked n(z) (objects the method uses)
     mean_z_all: float = float("nan")
+    #: the science objects the n(z) speaks for (all, or the covered ones when culled / SOM)
+    used: np.ndarray | None = None
 
 
 def estimate_nz(
@@ -99,8 +107,9 @@ def estimate_nz(
     z_true: np.ndarray | None = None,
     estimator_params: dict | None = None,
     labels_column: str | None = None,
-    cull: bool = False,
+    cull: bool | None = None,
     diagnostics: ShiftDiagnostics | None = None,
+    nz_from: str = "stack",
 ) -> NZResult:
     """Tomographic n(z) of ``science`` calibrated on ``train`` (see the module docstring).
 
@@ -108,9 +117,15 @@ def estimate_nz(
     and ``delta_mean_z_scaled`` to the table; it is never used to estimate anything.
     ``labels_column`` trains on another label column than ``columns.z_column``.
     ``cull`` restricts each bin's n(z) (and its truth) to the covered science objects, as
-    SOM calibration always does (the "gold" sample). ``diagnostics`` from an earlier call
-    on the same samples are reused instead of recomputed.
+    SOM calibration always does (the "gold" sample); None lets ``auto`` decide (no culling
+    for an explicit method). ``diagnostics`` from an earlier call
+    on the same samples are reused instead of recomputed. ``nz_from="dir"`` replaces the
+    stacked science PDFs by DIR (Lima et al. 2008): each bin's n(z) is the weighted
+    histogram of the labels of the training objects whose out-of-fold photo-z falls in it,
+    with a bootstrap over those objects as its uncertainty.
     """
+    if nz_from not in ("stack", "dir"):
+        raise ConfigError(f"nz_from must be 'stack' or 'dir', got {nz_from!r}")
     if method not in NZ_METHODS:
         raise ConfigError(f"unknown n(z) method {method!r}; choose one of {NZ_METHODS}")
     edges = np.asarray(edges, dtype=float)
@@ -119,9 +134,12 @@ def estimate_nz(
     X_t, X_s_all, valid_s, names = shift_features(train, science, columns, sci_cols)
     X_s = X_s_all[valid_s]
     diag = diagnostics or diagnose(X_t, X_s, names, random_state=seed)
-    chosen = choose_method(diag) if method == "auto" else method
     if method == "auto":
-        log.info("auto: %s (verdict %s)", chosen, diag.verdict)
+        chosen, auto_cull = choose_method(diag)
+        cull = auto_cull if cull is None else cull
+        log.info("auto: %s%s (verdict %s)", chosen, " + cull" if cull else "", diag.verdict)
+    else:
+        chosen, cull = method, bool(cull)
     corr = correct(chosen, X_t, X_s, random_state=seed)
     z_spec = train[labels_column or columns.z_column].to_numpy(dtype=float)
 
@@ -161,7 +179,15 @@ def estimate_nz(
                                  b_valid[j], grid, n_bins), grid)
 
         err = bootstrap_std(stat, max(len(cells_t), len(cells_s)), n_boot, seed)
+        cal_bias = np.full(n_bins, np.nan)
         used = covered  # SOM n(z) speaks only for the gold objects
+    elif nz_from == "dir":
+        used = covered if cull else np.ones(len(sci), dtype=bool)
+        nz = dir_nz(z_spec, bins_train, grid, n_bins, corr.weights)
+        mu = mean_z(nz, grid)
+        _, err = binned_mean_std(z_spec, bins_train, n_bins, weights=corr.weights,
+                                 n_boot=n_boot, seed=seed)
+        cal_bias = np.full(n_bins, np.nan)
     else:
         used = covered if cull else np.ones(len(sci), dtype=bool)
         ok = (bins >= 0) & used
@@ -175,7 +201,12 @@ def estimate_nz(
         obj_mean[ok] = pdfs[ok].mean()
         _, err_sci = binned_mean_std(obj_mean[ok], bins[ok], n_bins, n_boot=n_boot, seed=seed)
         err_cal = calibration_noise(nz, grid, bins_train, n_bins, corr.weights)
-        err = np.hypot(err_sci, err_cal)
+        # the stacking bias the (weighted) calibration sample shows in each bin: its objects'
+        # out-of-fold PDF means against their labels; not subtracted (it is only as good as
+        # the weights and the labels), but no bin claims an error below it
+        cal_bias, _ = binned_mean_std(pdfs_train.mean() - z_spec, bins_train, n_bins,
+                                      weights=corr.weights, n_boot=0)
+        err = np.sqrt(err_sci**2 + err_cal**2 + np.nan_to_num(cal_bias) ** 2)
 
     valid_pdf = np.isfinite(pdfs.pdf[:, 0])
     mean_all = float(np.mean(pdfs[valid_pdf & used].mean())) if (valid_pdf & used).any() else (
@@ -186,7 +217,7 @@ def estimate_nz(
         row = {
             "bin": b, "z_lo": edges[b], "z_hi": edges[b + 1], "mean_z": mu[b],
             "mean_z_err": err[b], "covered_fraction": float(covered[sel].mean()) if sel.any()
-            else np.nan, "n_objects": int(sel.sum()),
+            else np.nan, "n_objects": int(sel.sum()), "calibration_bias": cal_bias[b],
         }
         if z_true is not None:
             zt = np.asarray(z_true, dtype=float)[sel & used]
@@ -199,7 +230,8 @@ def estimate_nz(
                                 "covered": covered})
     if sci_cols.id_column and sci_cols.id_column in sci.columns:
         assignments.insert(0, sci_cols.id_column, sci[sci_cols.id_column].to_numpy())
-    return NZResult(chosen, table, nz, grid, assignments, diag, corr, mean_all)
+    name = chosen + ("+dir" if nz_from == "dir" else "") + ("+cull" if cull else "")
+    return NZResult(name, table, nz, grid, assignments, diag, corr, mean_all, used)
 
 
 def _out_of_fold_pdfs(train, columns, weights, estimator, params, seed, n_folds: int = 3):
@@ -223,7 +255,11 @@ def _stratified_pdfs(train, sci, columns, corr, valid_s, estimator, params):
     s_sci = np.full(len(sci), -1)
     s_sci[valid_s] = corr.info["strata_science"]
     n_strata = corr.info["n_strata"]
-    groups = stratum_groups(s_train, n_strata, min_train=min(300, len(train)))
+    # a stratum's model sees at least a fifth of the training set (500 objects at least):
+    # science-heavy strata hold few training objects, and a photo-z model fitted on a few
+    # hundred is dominated by its noise
+    groups = stratum_groups(s_train, n_strata, min_train=min(max(500, len(train) // 5),
+                                                             len(train)))
     pdf = grid = None
     for s, (lo, hi) in enumerate(groups):
         sel = (s_train >= lo) & (s_train <= hi)

@@ -1,0 +1,121 @@
+"""``cosmoml nz``, ``cosmoml shift ...`` and ``cosmoml experiment shift`` end to end."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from cosmoml.datasets import load_buzzard
+from cosmoml.selection import MagnitudeLimit, SuccessCurve, Survey
+
+from .test_cli import run
+
+
+@pytest.fixture(scope="module")
+def pair(tmp_path_factory):
+    d = tmp_path_factory.mktemp("shift_cli")
+    cat = load_buzzard(12_000, seed=4)
+    sci = cat[cat["i"] < 24.0].reset_index(drop=True)
+    spec = Survey([MagnitudeLimit("i", 24.0), SuccessCurve("i", m50=23.0, width=0.4)]).select(
+        sci, seed=2)
+    spec.drop(columns=["redshift", "z_flag", "z_wrong", "survey"]).to_parquet(d / "spec.parquet")
+    sci.drop(columns="redshift").to_parquet(d / "science.parquet")
+    return d, spec, sci
+
+
+def test_nz_writes_bins_assignments_and_summary(pair):
+    d, _, sci = pair
+    out = d / "nz_out"
+    r = run("nz", d / "spec.parquet", d / "science.parquet", "--output", out, "--method",
+            "lima", "--estimator", "knn", "--edges", "0.2,0.5,0.9,1.3", "--n-boot", "10",
+            "--seed", "3", "-q")
+    assert r.returncode == 0, r.stderr
+    nz = pd.read_parquet(out / "nz.parquet")
+    assert list(nz.columns[:7]) == ["bin", "z_lo", "z_hi", "mean_z", "mean_z_err",
+                                    "covered_fraction", "n_objects"]
+    assert list(nz["z_lo"]) == [0.2, 0.5, 0.9] and len(nz["nz"].iloc[0]) == 301
+    # no bin claims an error below the stacking bias its calibration objects show
+    assert np.all(nz["mean_z_err"] >= nz["calibration_bias"].abs())
+    a = pd.read_parquet(out / "assignments.parquet")
+    assert len(a) == len(sci) and (a["id"].to_numpy() == sci["id"].to_numpy()).all()
+    assert set(a["bin"].unique()) <= {-1, 0, 1, 2}
+    assert nz["n_objects"].sum() == (a["bin"] >= 0).sum()
+    assert a["covered"].mean() > 0.8
+    diag = json.loads((out / "diagnostics.json").read_text())
+    assert diag["method"] == "lima" and diag["seed"] == "3"
+    assert diag["diagnostics"]["shift_detected"]
+    assert "cosmoml n(z)" in (out / "summary.html").read_text()
+    # each bin's mean is close to the truth of its objects (the sample is covered)
+    truth = sci["redshift"].to_numpy()
+    for row in nz.itertuples():
+        sel = a["bin"].to_numpy() == row.bin
+        assert abs(row.mean_z - truth[sel].mean()) < 0.05
+
+
+def test_shift_diagnose_and_weights(pair):
+    d, spec, _ = pair
+    r = run("shift", "diagnose", d / "spec.parquet", d / "science.parquet", "--json",
+            d / "diag.json")
+    assert r.returncode == 0, r.stderr
+    assert "verdict: SHIFTED, COVERED" in r.stdout and "AUC" in r.stdout
+    assert json.loads((d / "diag.json").read_text())["verdict"] == "shifted, covered"
+    r = run("shift", "weights", d / "spec.parquet", d / "science.parquet", "--method", "som",
+            "--output", d / "w.parquet")
+    assert r.returncode == 0, r.stderr
+    w = pd.read_parquet(d / "w.parquet")
+    assert len(w) == len(spec) and w["weight"].mean() == pytest.approx(1.0)
+    # faint objects are under-represented in the spec-z sample: they get larger weights
+    faint = w["i"] > 23.3
+    assert w.loc[faint, "weight"].mean() > 2 * w.loc[~faint, "weight"].mean()
+    # the weights feed 'cosmoml train --weight-column'
+    r = run("train", d / "w.parquet", "--model", d / "w.cosmoml", "--estimator", "knn",
+            "--weight-column", "weight", "-q")
+    assert r.returncode == 0, r.stderr
+
+
+def test_bad_science_file_is_named_and_nothing_written(pair, tmp_path):
+    d, _, sci = pair
+    sci.drop(columns=["redshift", "r"]).to_parquet(tmp_path / "bad.parquet")
+    out = tmp_path / "o"
+    r = run("nz", d / "spec.parquet", tmp_path / "bad.parquet", "--output", out, "-q")
+    assert r.returncode == 2
+    assert "bad.parquet" in r.stderr and "'r'" in r.stderr
+    assert not out.exists() or not any(out.iterdir())
+    r = run("shift", "weights", d / "spec.parquet", d / "science.parquet", "--method", "magic",
+            "--output", tmp_path / "w.parquet")
+    assert r.returncode == 2 and "unknown correction 'magic'" in r.stderr
+    assert not (tmp_path / "w.parquet").exists()
+
+
+def test_demo_experiment_is_a_valid_quick_config():
+    from cosmoml.experiment import DEMO_EXPERIMENT
+
+    DEMO_EXPERIMENT.validate()
+    assert DEMO_EXPERIMENT.estimator == "nn-fast" and DEMO_EXPERIMENT.n <= 50_000
+
+
+def test_experiment_config_file_and_unknown_key(tmp_path):
+    cfg = tmp_path / "shift.toml"
+    cfg.write_text('n = 12000\nsurveys = ["vvds"]\nestimator = "knn"\n'
+                   'methods = ["none", "som"]\nn_boot = 5\n')
+    out = tmp_path / "exp"
+    r = run("experiment", "shift", "--config", cfg, "--output-dir", out, "--seed", "1", "-q")
+    assert r.returncode == 0, r.stderr
+    res = json.loads((out / "results.json").read_text())
+    assert res["config"]["seed"] == 1 and res["config"]["surveys"] == ["vvds"]
+    t = pd.read_parquet(out / "nz_methods.parquet")
+    assert set(t["method"]) == {"none", "som"} and np.isfinite(t["delta_mean_z"]).all()
+    c = pd.read_parquet(out / "culling.parquet")
+    assert set(c["sample"]) == {"validation", "science"}
+    assert (c.groupby(["sample", "method"])["n_kept"].apply(lambda s: s.is_monotonic_decreasing)
+            .all())
+    html = (out / "report.html").read_text()
+    for part in ("validation vs science", "Δ⟨z⟩ per bin", "culled fraction", "coverage",
+                 "shift of ⟨z⟩ against no correction"):
+        assert part in html
+    cfg.write_text('surveys = ["vvds"]\ncolour = "blue"\n')
+    r = run("experiment", "shift", "--config", cfg, "--output-dir", out)
+    assert r.returncode == 2 and "unknown key(s) ['colour']" in r.stderr
