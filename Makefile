@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv demo test lint bench bench-rail clean
+.PHONY: venv demo test lint bench bench-shift bench-rail clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,9 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/photoz_dc2.py
+
+bench-shift: $(STAMP)
+	$(BIN)/python benchmarks/shift.py
 
 bench-rail:
 	bash benchmarks/setup_rail_env.sh

@@ -94,7 +94,7 @@ def test_demo_experiment_is_a_valid_quick_config():
     from cosmoml.experiment import DEMO_EXPERIMENT
 
     DEMO_EXPERIMENT.validate()
-    assert DEMO_EXPERIMENT.estimator == "nn-fast" and DEMO_EXPERIMENT.n <= 50_000
+    assert DEMO_EXPERIMENT.estimator == "nn-fast" and len(DEMO_EXPERIMENT.methods) <= 5
 
 
 def test_experiment_config_file_and_unknown_key(tmp_path):
