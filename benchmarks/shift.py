@@ -11,7 +11,8 @@ Scenarios (science sample and spec-z pool are disjoint halves of the shipped dat
   the DC2 validation file (i < 25.3): the case RAIL's own tools leave off by −0.149 in the
   sample's mean redshift.
 
-For each scenario and method (``none``, ``lima``, ``classifier``, ``stratlearn``, ``som``;
+For each scenario and method (``none``, ``none+point`` (histogram of point estimates, the
+naive baseline), ``lima``, ``classifier``, ``stratlearn``, ``som``;
 ``+dir``: n(z) as the weighted spec-z histogram instead of stacked PDFs; ``+cull``: only the
 covered science objects), the table gives |Δ⟨z⟩| per DES Y1 bin, the reported uncertainty
 and the covered fraction. Corrections see only the
@@ -52,8 +53,10 @@ from cosmoml.selection import (
 )
 
 HERE = Path(__file__).resolve().parent
-METHODS = ("none", "lima", "classifier", "stratlearn", "som", "lima+dir", "classifier+dir",
-           "lima+cull", "classifier+cull", "lima+dir+cull")
+METHODS = ("none", "none+point", "lima", "classifier", "stratlearn", "som", "lima+dir",
+           "classifier+dir", "lima+cull", "classifier+cull", "lima+dir+cull")
+#: Rows that are not corrections (excluded when picking the best correction).
+UNCORRECTED = ["none", "none+point"]
 BUZZARD_COLS = ColumnMap(list("ugrizy"), "{band}", "{band}_err", z_column="z_spec",
                          id_column="id")
 DC2_COLS = ColumnMap(list("ugrizy"), "mag_{band}_lsst", "mag_err_{band}_lsst",
@@ -123,8 +126,8 @@ def summarise(df: pd.DataFrame) -> dict:
     covered_cases, covered_by_err = 0, 0
     for scen, g in df.groupby("scenario", sort=False):
         piv = g.pivot(index="bin", columns="method", values="abs_dz")
-        best_method = piv.drop(columns="none").mean().idxmin()
-        corrected = piv.drop(columns="none")
+        best_method = piv.drop(columns=UNCORRECTED).mean().idxmin()
+        corrected = piv.drop(columns=UNCORRECTED)
         best_per_bin = corrected.min(axis=1)
         is_cov = bool(g["covered_all"].iloc[0] >= MIN_COVERED)
         reduction = (piv["none"] / best_per_bin).to_list()

@@ -152,6 +152,14 @@ def test_dir_nz_is_the_weighted_label_histogram_of_each_bin(shifted_samples):
     assert np.all(res.table["mean_z_err"] > 0) and res.table["calibration_bias"].isna().all()
     with pytest.raises(ConfigError, match="nz_from"):
         estimate_nz(train, sci, COLS, method="none", nz_from="histogram")
+    naive = estimate_nz(train, sci.iloc[:3000], COLS, method="none", estimator="knn", n_boot=5,
+                        nz_from="point")
+    assert naive.method == "none+point"
+    # the point-estimate histogram's mean is the bin's mean point estimate (grid-rounded)
+    a = naive.assignments
+    for row in naive.table.itertuples():
+        sel = a["bin"].to_numpy() == row.bin
+        assert abs(row.mean_z - a["z_phot"].to_numpy()[sel].mean()) < 0.003
 
 
 def test_method_names_parse_and_bad_ones_are_refused():
@@ -159,7 +167,8 @@ def test_method_names_parse_and_bad_ones_are_refused():
 
     assert parse_method("lima+dir+cull") == ("lima", True, "dir")
     assert parse_method("som") == ("som", False, "stack")
-    for bad in ("magic", "lima+fast", "cull"):
+    assert parse_method("none+point") == ("none", False, "point")
+    for bad in ("magic", "lima+fast", "cull", "lima+dir+point"):
         with pytest.raises(ConfigError, match="unknown method"):
             parse_method(bad)
 
@@ -174,3 +183,17 @@ def test_method_shifts_between_tables():
     np.testing.assert_allclose(s["shift"], [0.03, 0.0], atol=1e-12)
     np.testing.assert_allclose(s["shift_err"], [0.005, 0.005])
     np.testing.assert_allclose(s["significance"], [6.0, 0.0], atol=1e-9)
+
+
+def test_errors_are_honest_where_coverage_is_poor():
+    """A bright spec-z sample (i < 22.5) for an i < 24 science sample: the uncorrected
+    estimate is biased, and the reported errors must say so instead of hiding it."""
+    cat = load_buzzard(25_000, seed=5)
+    sci = cat[cat["i"] < 24.0].reset_index(drop=True)
+    spec = Survey([MagnitudeLimit("i", 22.5)]).select(sci, seed=1)
+    res = estimate_nz(spec, sci, COLS, method="none", estimator="knn", n_boot=10,
+                      z_true=sci["redshift"].to_numpy())
+    t = res.table
+    poor = t["covered_fraction"] < 0.7
+    assert poor.any() and np.all(t.loc[poor, "mean_z_err"] > 0.02)
+    assert np.all(np.abs(t["delta_mean_z"]) <= 2 * t["mean_z_err"])

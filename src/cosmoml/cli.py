@@ -128,19 +128,59 @@ def train(
     )
 
 
-@app.command(epilog="Example: cosmoml predict pz.cosmoml photometry.parquet --output pz.parquet")
+@app.command(
+    epilog="Examples: cosmoml predict pz.cosmoml photometry.parquet --output pz.parquet;  "
+    "cosmoml predict pz.cosmoml 'survey/*.parquet' --output pz_dataset/  (a directory: "
+    "streamed part by part, resumable: rerun the same command after a crash)"
+)
 def predict(
     model: Path = typer.Argument(..., help="Model file from 'cosmoml train'."),
-    catalog: Path = typer.Argument(..., help="Photometric catalogue (same columns as training)."),
+    catalog: str = typer.Argument(
+        ..., help="Photometric catalogue: a file, a directory of files or a glob pattern."),
     output: Path = typer.Option(
-        ..., "--output", "-o", help="Output .parquet, or .hdf5 for a qp ensemble."
-    ),
+        ..., "--output", "-o",
+        help="Output .parquet, .hdf5 for a qp ensemble, or a directory for a streamed "
+        "parquet dataset with a manifest."),
     no_pdf: bool = typer.Option(False, "--no-pdf", help="Point estimates only (parquet)."),
     chunk_size: int = typer.Option(100_000, help="Rows per prediction chunk."),
+    part_rows: int = typer.Option(1_000_000, help="Rows per output part (directory output)."),
+    skip_bad_parts: bool = typer.Option(
+        False, "--skip-bad-parts",
+        help="Directory output: record an unreadable part as failed and go on."),
     group: str = typer.Option(None, help="HDF5 group holding the columns."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
     """Predict redshift PDFs and point estimates for every row of a catalogue."""
+    from cosmoml.catalog.io import file_format
+    from cosmoml.errors import CatalogError
+
+    try:
+        single = file_format(output) in ("parquet", "hdf5") and Path(catalog).is_file()
+    except CatalogError:
+        single = False
+    if not single:
+        from cosmoml.engine import run_predict
+
+        prog = _progress(quiet)
+        kw = dict(chunk_size=chunk_size, part_rows=part_rows, with_pdf=not no_pdf,
+                  group=group, skip_bad_parts=skip_bad_parts)
+        if prog is None:
+            res = run_predict(model, catalog, output, **kw)
+        else:
+            with prog:
+                task = prog.add_task("predicting parts", total=None)
+                res = run_predict(model, catalog, output, **kw,
+                                  progress=lambda k, n: prog.update(task, completed=k, total=n))
+        resumed = sum(1 for p in res["parts"] if p.get("resumed"))
+        out.print(
+            f"wrote {output}: {res['output_rows']:,} rows in {len(res['parts'])} part(s) "
+            f"({resumed} resumed; {res['flagged_rows']:,} flagged without usable photometry; "
+            f"{res['failed_rows']:,} rows in failed parts) of {res['input_rows']:,} input rows"
+        )
+        if not res["complete"]:
+            err.print("error: some parts failed; see the manifest", markup=False)
+            raise typer.Exit(2)
+        return
     from cosmoml.workflows import predict as run
 
     prog = _progress(quiet)

@@ -35,7 +35,8 @@ log = logging.getLogger(__name__)
 
 #: Methods compared by default. A method is a correction optionally followed by modifiers:
 #: ``+cull`` restricts the n(z) to covered science objects, ``+dir`` estimates it as the
-#: weighted spec-z histogram (DIR) instead of stacking PDFs; e.g. ``lima+dir+cull``.
+#: weighted spec-z histogram (DIR) and ``+point`` as the histogram of point estimates,
+#: instead of stacking PDFs; e.g. ``lima+dir+cull``.
 DEFAULT_METHODS = ("none", "lima", "classifier", "stratlearn", "som", "lima+dir", "lima+cull")
 CORRECTIONS = ("none", "lima", "classifier", "stratlearn", "som")
 
@@ -43,10 +44,11 @@ CORRECTIONS = ("none", "lima", "classifier", "stratlearn", "som")
 def parse_method(method: str) -> tuple[str, bool, str]:
     """``"lima+dir+cull"`` → (correction ``"lima"``, cull True, nz_from ``"dir"``)."""
     base, *mods = method.split("+")
-    if base not in CORRECTIONS or not set(mods) <= {"cull", "dir"}:
+    forms = [m for m in mods if m in ("dir", "point")]
+    if base not in CORRECTIONS or not set(mods) <= {"cull", "dir", "point"} or len(forms) > 1:
         raise ConfigError(f"unknown method {method!r}: a correction from {CORRECTIONS} "
-                          "optionally followed by +cull and/or +dir")
-    return base, "cull" in mods, "dir" if "dir" in mods else "stack"
+                          "optionally followed by +cull and one of +dir, +point")
+    return base, "cull" in mods, forms[0] if forms else "stack"
 #: Presets that simulate confidence flags (``label_errors``).
 FLAGGED = ("deep2", "vvds", "zcosmos")
 DATASETS = {

@@ -13,8 +13,10 @@ This is the library call behind ``cosmoml nz``:
    redshift's uncertainty: a bootstrap over science objects added in quadrature to the
    calibration sample's shot noise (:func:`cosmoml.nz.methods.calibration_noise`) and to
    the stacking bias the weighted calibration sample shows in the bin
-   (``calibration_bias``: out-of-fold PDF means minus labels). For ``som``, a bootstrap
-   over training and science objects together.
+   (``calibration_bias``: out-of-fold PDF means minus labels) and to the uncovered
+   objects' leverage (their fraction in the bin times the bin's n(z) width: nothing
+   constrains their redshifts). For ``som``, a bootstrap over training and science objects
+   together.
 """
 
 from __future__ import annotations
@@ -36,16 +38,20 @@ from cosmoml.nz.methods import (
     calibration_noise,
     dir_nz,
     mean_z,
+    point_nz,
     som_nz,
 )
 from cosmoml.nz.tomo import DES_Y1_EDGES, assign_bins
-from cosmoml.pdf import PDFs
+from cosmoml.pdf import PDFs, _trapz_weights
 from cosmoml.registry import DEFAULT_ESTIMATOR
 from cosmoml.shift import Correction, ShiftDiagnostics, correct, diagnose, stratum_groups
 
 log = logging.getLogger(__name__)
 
 NZ_METHODS = ("auto", "none", "lima", "classifier", "stratlearn", "som")
+#: How a bin's n(z) is formed (besides SOM): stacked PDFs, weighted spec-z histogram, or the
+#: histogram of the science objects' point estimates (the naive baseline).
+NZ_FROM = ("stack", "dir", "point")
 
 
 def choose_method(diag: ShiftDiagnostics) -> tuple[str, bool]:
@@ -122,10 +128,11 @@ def estimate_nz(
     on the same samples are reused instead of recomputed. ``nz_from="dir"`` replaces the
     stacked science PDFs by DIR (Lima et al. 2008): each bin's n(z) is the weighted
     histogram of the labels of the training objects whose out-of-fold photo-z falls in it,
-    with a bootstrap over those objects as its uncertainty.
+    with a bootstrap over those objects as its uncertainty; ``nz_from="point"`` is the
+    histogram of the science objects' point estimates (a naive baseline).
     """
-    if nz_from not in ("stack", "dir"):
-        raise ConfigError(f"nz_from must be 'stack' or 'dir', got {nz_from!r}")
+    if nz_from not in NZ_FROM:
+        raise ConfigError(f"nz_from must be one of {NZ_FROM}, got {nz_from!r}")
     if method not in NZ_METHODS:
         raise ConfigError(f"unknown n(z) method {method!r}; choose one of {NZ_METHODS}")
     edges = np.asarray(edges, dtype=float)
@@ -188,6 +195,13 @@ def estimate_nz(
         _, err = binned_mean_std(z_spec, bins_train, n_bins, weights=corr.weights,
                                  n_boot=n_boot, seed=seed)
         cal_bias = np.full(n_bins, np.nan)
+    elif nz_from == "point":
+        used = covered if cull else np.ones(len(sci), dtype=bool)
+        ok = (bins >= 0) & used
+        nz = point_nz(z_point[ok], bins[ok], grid, n_bins)
+        mu = mean_z(nz, grid)
+        _, err = binned_mean_std(z_point[ok], bins[ok], n_bins, n_boot=n_boot, seed=seed)
+        cal_bias = np.full(n_bins, np.nan)
     else:
         used = covered if cull else np.ones(len(sci), dtype=bool)
         ok = (bins >= 0) & used
@@ -207,6 +221,15 @@ def estimate_nz(
         cal_bias, _ = binned_mean_std(pdfs_train.mean() - z_spec, bins_train, n_bins,
                                       weights=corr.weights, n_boot=0)
         err = np.sqrt(err_sci**2 + err_cal**2 + np.nan_to_num(cal_bias) ** 2)
+
+    # the uncovered objects a bin still speaks for: nothing in the training set constrains
+    # their redshifts, so they may move the bin's mean by about their fraction times the
+    # bin's width; said in the error rather than hidden (zero when culled, and for SOM)
+    uncovered = np.array([np.mean(~covered[(bins == b) & used]) if ((bins == b) & used).any()
+                          else 0.0 for b in range(n_bins)])
+    tw = _trapz_weights(grid)
+    width = np.sqrt(np.maximum(nz @ (tw * grid**2) / np.maximum(nz @ tw, 1e-300) - mu**2, 0))
+    err = np.sqrt(err**2 + np.nan_to_num(uncovered * width) ** 2)
 
     valid_pdf = np.isfinite(pdfs.pdf[:, 0])
     mean_all = float(np.mean(pdfs[valid_pdf & used].mean())) if (valid_pdf & used).any() else (
@@ -230,7 +253,7 @@ def estimate_nz(
                                 "covered": covered})
     if sci_cols.id_column and sci_cols.id_column in sci.columns:
         assignments.insert(0, sci_cols.id_column, sci[sci_cols.id_column].to_numpy())
-    name = chosen + ("+dir" if nz_from == "dir" else "") + ("+cull" if cull else "")
+    name = chosen + ("" if nz_from == "stack" else f"+{nz_from}") + ("+cull" if cull else "")
     return NZResult(name, table, nz, grid, assignments, diag, corr, mean_all, used)
 
 

@@ -1,0 +1,188 @@
+"""The local streaming engine: predict a catalogue of any size part by part, with a
+manifest that makes an interrupted run resumable.
+
+Output directory layout::
+
+    OUT/part-000000.parquet   one file per input part, same rows in the same order
+    OUT/part-000001.parquet   (lexical order of the names = input order)
+    OUT/manifest.json         model checksum, settings, and per part: input file, row
+                              range, fingerprint, output name, rows, flagged rows, status
+
+Every part is written under a hidden temporary name and renamed when complete, and the
+manifest is rewritten (atomically) after each part. Rerunning the same command skips the
+parts whose fingerprint (input file identity, row range, model checksum, settings) is in
+the manifest as done and whose output exists; anything else is recomputed. Temporary
+files of a killed run are removed when a run starts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from cosmoml import __version__
+from cosmoml.catalog.io import atomic_path
+from cosmoml.engine.parts import Part, expand_inputs, plan_parts, read_part
+from cosmoml.errors import CatalogError, CosmomlError
+from cosmoml.model import PhotoZModel
+
+MANIFEST = "manifest.json"
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def part_name(part: Part) -> str:
+    """Output file name of a part (zero-padded: lexical order is input order)."""
+    return f"part-{part.index:06d}.parquet"
+
+
+def predict_part(model: PhotoZModel, part: Part, out_path: Path, chunk_size: int,
+                 with_pdf: bool, group: str | None, metadata: dict[str, str]) -> dict:
+    """Predict one part chunk by chunk into ``out_path`` (atomically). Returns its record."""
+    cols = model.columns_
+    need = cols.photometry_columns()
+    available = set(pq.read_schema(part.path).names) if part.path.endswith(
+        (".parquet", ".pq")) else None
+    if cols.id_column and (available is None or cols.id_column in available):
+        need = [*need, cols.id_column]
+    rows = flagged = 0
+    with atomic_path(out_path) as tmp:
+        writer = None
+        try:
+            for chunk in read_part(part, need, chunk_size, group):
+                frame = model.predict_frame(chunk, with_pdf, source=part.path,
+                                            chunk_size=chunk_size)
+                table = pa.Table.from_pandas(frame, preserve_index=False)
+                if writer is None:
+                    meta = {**(table.schema.metadata or {}),
+                            **{k.encode(): v.encode() for k, v in metadata.items()}}
+                    writer = pq.ParquetWriter(tmp, table.schema.with_metadata(meta),
+                                              compression="zstd")
+                writer.write_table(table.replace_schema_metadata(writer.schema.metadata))
+                rows += len(frame)
+                flagged += int((frame["flag"] != 0).sum())
+        finally:
+            if writer is not None:
+                writer.close()
+        if writer is None:  # an empty part: an empty file with no columns
+            pq.write_table(pa.table({}), tmp)
+    if rows != part.n_rows:
+        raise CatalogError(f"{part.path}: read {rows} rows from a part of {part.n_rows}")
+    return {"rows": rows, "flagged": flagged}
+
+
+def run_predict(
+    model_path: str | os.PathLike,
+    inputs: str | os.PathLike | Sequence[str | os.PathLike],
+    output_dir: str | os.PathLike,
+    chunk_size: int = 100_000,
+    part_rows: int = 1_000_000,
+    with_pdf: bool = True,
+    group: str | None = None,
+    skip_bad_parts: bool = False,
+    progress: Callable[[int, int], None] | None = None,
+) -> dict:
+    """Predict every row of ``inputs`` into a parquet dataset in ``output_dir``.
+
+    Returns the manifest as a dict; ``input_rows``, ``output_rows`` and ``failed_rows``
+    always add up (output + failed = input), and the run raises if they do not. With
+    ``skip_bad_parts`` a part that cannot be read or predicted is recorded as failed (with
+    the error) and the others complete; otherwise the first such part stops the run with an
+    error naming it. ``progress(done_parts, n_parts)`` is called after each part.
+    """
+    if chunk_size < 1:
+        raise CatalogError(f"chunk_size must be >= 1, got {chunk_size}")
+    model_path = Path(model_path)
+    model = PhotoZModel.load(model_path)
+    out = Path(output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    for stale in out.glob(".*.tmp"):  # a killed run's unfinished files
+        stale.unlink()
+    settings = {"chunk_size": chunk_size, "with_pdf": with_pdf, "group": group}
+    salt = _sha256(model_path) + json.dumps(settings, sort_keys=True)
+    files = expand_inputs(inputs)
+    parts = plan_parts(files, part_rows, group)
+    old = _read_manifest(out)
+    done_before = {(p["fingerprint"], p["output"]) for p in old.get("parts", [])
+                   if p.get("status") == "done"}
+    grid = model.estimator_.grid_
+    metadata = {
+        "cosmoml_version": __version__,
+        "model": str(model_path),
+        "estimator": model.estimator,
+        "grid": json.dumps([float(grid[0]), float(grid[-1]), int(grid.size)]),
+        "seed": json.dumps(model.estimator_.get_params().get("random_state")),
+    }
+    manifest = {
+        "format": "cosmoml-predictions", "format_version": 1, "cosmoml_version": __version__,
+        "model": str(model_path), "model_sha256": salt[:64], "settings": settings,
+        "inputs": [str(f) for f in files], "grid": metadata["grid"], "parts": [],
+    }
+    for k, part in enumerate(parts):
+        fp = part.fingerprint(salt)
+        name = part_name(part)
+        record = {**part.to_dict(), "fingerprint": fp, "output": name}
+        prev = next((p for p in old.get("parts", []) if p.get("fingerprint") == fp
+                     and p.get("output") == name), None)
+        if (fp, name) in done_before and (out / name).exists():
+            record.update(status="done", rows=prev["rows"], flagged=prev["flagged"],
+                          resumed=True)
+        else:
+            try:
+                record.update(predict_part(model, part, out / name, chunk_size, with_pdf,
+                                           group, {**metadata, "input": part.path}),
+                              status="done")
+            except CosmomlError as exc:
+                if not skip_bad_parts:
+                    raise CatalogError(f"part {part.index} ({part.path}, rows "
+                                       f"{part.row_start}:{part.row_end}): {exc}") from exc
+                (out / name).unlink(missing_ok=True)
+                record.update(status="failed", error=str(exc), rows=0, flagged=0)
+        manifest["parts"].append(record)
+        _write_manifest(out, {**manifest, "complete": False})
+        if progress:
+            progress(k + 1, len(parts))
+    # outputs of parts that no longer exist in the plan (e.g. the input shrank) go
+    planned = {part_name(p) for p in parts}
+    for f in out.glob("part-*.parquet"):
+        if f.name not in planned:
+            f.unlink()
+    n_in = sum(p.n_rows for p in parts)
+    n_out = sum(r["rows"] for r in manifest["parts"])
+    n_failed = sum(r["row_end"] - r["row_start"] for r in manifest["parts"]
+                   if r["status"] == "failed")
+    manifest.update(input_rows=n_in, output_rows=n_out, failed_rows=n_failed,
+                    flagged_rows=sum(r["flagged"] for r in manifest["parts"]),
+                    complete=n_failed == 0)
+    if n_out + n_failed != n_in:
+        raise CatalogError(f"row count mismatch: {n_out} written + {n_failed} in failed parts "
+                           f"!= {n_in} input rows")
+    _write_manifest(out, manifest)
+    return manifest
+
+
+def _read_manifest(out: Path) -> dict:
+    path = out / MANIFEST
+    if not path.exists():
+        return {}
+    try:
+        return json.loads(path.read_text())
+    except ValueError:
+        return {}  # a damaged manifest only costs recomputation
+
+
+def _write_manifest(out: Path, manifest: dict) -> None:
+    with atomic_path(out / MANIFEST) as tmp:
+        tmp.write_text(json.dumps(manifest, indent=1))

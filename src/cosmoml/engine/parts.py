@@ -1,0 +1,168 @@
+"""Input planning for streaming prediction: files → ordered parts → chunks of rows.
+
+A *part* is a contiguous row range of one input file that becomes one output file:
+parquet parts are runs of whole row groups (about ``part_rows`` rows), HDF5 parts are row
+slices, and FITS and CSV files are one part each (read whole: convert very large ones to
+parquet first). Reading a part yields chunks of at most ``chunk_size`` rows, so memory is
+bounded by the chunk size (parquet: by the larger of the chunk and one row group).
+"""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import h5py
+import pandas as pd
+import pyarrow.parquet as pq
+
+from cosmoml.catalog.io import _hdf5_group, file_format, read_table
+from cosmoml.errors import CatalogError
+
+
+@dataclass(frozen=True)
+class Part:
+    """Rows ``row_start:row_end`` of ``path`` (parquet: the row groups ``groups``)."""
+
+    index: int
+    path: str
+    row_start: int
+    row_end: int
+    groups: tuple[int, ...] = ()
+
+    @property
+    def n_rows(self) -> int:
+        return self.row_end - self.row_start
+
+    def fingerprint(self, salt: str = "") -> str:
+        """Identity of the part's input: path, size, modification time and row range
+        (plus ``salt``, e.g. the model's checksum). A changed file changes it."""
+        st = os.stat(self.path)
+        key = f"{os.path.abspath(self.path)}|{st.st_size}|{st.st_mtime_ns}|{self.row_start}|"
+        key += f"{self.row_end}|{self.groups}|{salt}"
+        return hashlib.sha256(key.encode()).hexdigest()
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "groups": list(self.groups)}
+
+
+def expand_inputs(inputs: str | os.PathLike | Sequence[str | os.PathLike]) -> list[Path]:
+    """Files named by a file, a directory (its catalogue files, sorted) or a glob pattern.
+
+    Hidden and underscore-prefixed names (temporary files, as Arrow datasets skip them)
+    are ignored in directories and globs.
+    """
+    items = [inputs] if isinstance(inputs, str | os.PathLike) else list(inputs)
+    files: list[Path] = []
+    for item in items:
+        p = Path(item)
+        if p.is_dir():
+            found = sorted(q for q in p.iterdir() if q.is_file() and _catalogue_name(q))
+            if not found:
+                raise CatalogError(f"{p}: directory holds no catalogue files")
+            files += found
+        elif p.exists():
+            files.append(p)
+        elif any(ch in str(item) for ch in "*?["):
+            found = sorted(Path(q) for q in glob.glob(str(item)) if _catalogue_name(Path(q)))
+            if not found:
+                raise CatalogError(f"{item}: no catalogue files match this pattern")
+            files += found
+        else:
+            raise CatalogError(f"{item}: no such file, directory or matching files")
+    return files
+
+
+def _catalogue_name(p: Path) -> bool:
+    if p.name.startswith((".", "_")):
+        return False
+    try:
+        file_format(p)
+    except CatalogError:
+        return False
+    return True
+
+
+def plan_parts(files: Sequence[Path], part_rows: int = 1_000_000, group: str | None = None,
+               columns: Sequence[str] | None = None) -> list[Part]:
+    """Split the files into ordered parts of about ``part_rows`` rows."""
+    if part_rows < 1:
+        raise CatalogError(f"part_rows must be >= 1, got {part_rows}")
+    parts: list[Part] = []
+    for path in files:
+        fmt = file_format(path)
+        try:
+            if fmt == "parquet":
+                meta = pq.ParquetFile(path).metadata
+                start, run, rows = 0, [], 0
+                for g in range(meta.num_row_groups):
+                    run.append(g)
+                    rows += meta.row_group(g).num_rows
+                    if rows >= part_rows or g == meta.num_row_groups - 1:
+                        parts.append(Part(len(parts), str(path), start, start + rows, tuple(run)))
+                        start, run, rows = start + rows, [], 0
+                if meta.num_row_groups == 0:
+                    parts.append(Part(len(parts), str(path), 0, 0))
+            elif fmt == "hdf5":
+                n = _hdf5_rows(path, group, columns)
+                for s in range(0, max(n, 1), part_rows):
+                    parts.append(Part(len(parts), str(path), s, min(s + part_rows, n)))
+            else:
+                n = len(read_table(path, columns))
+                parts.append(Part(len(parts), str(path), 0, n))
+        except CatalogError:
+            raise
+        except Exception as exc:
+            raise CatalogError(f"{path}: cannot be read as {fmt}: {exc}") from exc
+    return parts
+
+
+def _hdf5_rows(path: Path, group: str | None, columns: Sequence[str] | None) -> int:
+    with h5py.File(path, "r") as f:
+        g = _hdf5_group(f, group, path)
+        names = list(columns) if columns else [k for k in g if isinstance(g[k], h5py.Dataset)]
+        missing = [c for c in names if c not in g]
+        if missing:
+            raise CatalogError(f"{path}: missing column(s) {missing}")
+        lengths = {len(g[c]) for c in names}
+        if len(lengths) > 1:
+            raise CatalogError(f"{path}: columns have different lengths {sorted(lengths)}")
+        return lengths.pop() if lengths else 0
+
+
+def read_part(part: Part, columns: Sequence[str], chunk_size: int,
+              group: str | None = None) -> Iterator[pd.DataFrame]:
+    """The part's rows in order, in chunks of at most ``chunk_size`` rows."""
+    path = Path(part.path)
+    fmt = file_format(path)
+    try:
+        if fmt == "parquet":
+            pf = pq.ParquetFile(path)
+            missing = [c for c in columns if c not in pf.schema_arrow.names]
+            if missing:
+                raise CatalogError(f"{path}: missing column(s) {missing}")
+            for batch in pf.iter_batches(batch_size=chunk_size, row_groups=list(part.groups),
+                                         columns=list(columns)):
+                yield batch.to_pandas()
+        elif fmt == "hdf5":
+            with h5py.File(path, "r") as f:
+                g = _hdf5_group(f, group, path)
+                for s in range(part.row_start, part.row_end, chunk_size):
+                    e = min(s + chunk_size, part.row_end)
+                    yield pd.DataFrame({c: _decode(g[c][s:e]) for c in columns})
+        else:
+            df = read_table(path, columns)
+            for s in range(0, len(df), chunk_size):
+                yield df.iloc[s : s + chunk_size].reset_index(drop=True)
+    except CatalogError:
+        raise
+    except Exception as exc:
+        raise CatalogError(f"{path}: cannot be read as {fmt}: {exc}") from exc
+
+
+def _decode(arr):
+    return arr.astype(str) if arr.dtype.kind == "S" else arr

@@ -1,0 +1,158 @@
+"""The local streaming engine: chunking, ordering, resume, changed inputs, bad parts."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from cosmoml.catalog import resolve_columns
+from cosmoml.catalog.io import write_table
+from cosmoml.datasets import load_dc2
+from cosmoml.engine import MANIFEST, expand_inputs, plan_parts, run_predict
+from cosmoml.errors import CatalogError
+from cosmoml.model import PhotoZModel
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    d = tmp_path_factory.mktemp("engine")
+    train = load_dc2("training", n=1500)
+    model = PhotoZModel("knn").fit(train, resolve_columns(train.columns, need_z=True))
+    model.save(d / "m.cosmoml")
+    photo = load_dc2("validation", n=3000).drop(columns="redshift")
+    inp = d / "in"
+    inp.mkdir()
+    for k in range(3):  # a dataset of three files, row groups of 400 rows
+        pq.write_table(pa.Table.from_pandas(photo.iloc[k * 1000 : (k + 1) * 1000],
+                                               preserve_index=False),
+                       inp / f"cat_{k}.parquet", row_group_size=400)
+    return d, model, photo
+
+
+def read_dataset(out):
+    files = sorted(out.glob("part-*.parquet"))
+    return pd.concat([pd.read_parquet(f) for f in files], ignore_index=True)
+
+
+def test_parts_follow_row_groups_and_files(setup):
+    d, _, _ = setup
+    files = expand_inputs(d / "in")
+    assert [f.name for f in files] == ["cat_0.parquet", "cat_1.parquet", "cat_2.parquet"]
+    parts = plan_parts(files, part_rows=700)
+    # 400 + 400 >= 700, then the last group (200) closes the file
+    assert [(p.row_start, p.row_end) for p in parts[:2]] == [(0, 800), (800, 1000)]
+    assert sum(p.n_rows for p in parts) == 3000 and [p.index for p in parts] == list(range(6))
+    assert expand_inputs(str(d / "in" / "cat_[01].parquet")) == files[:2]
+    with pytest.raises(CatalogError, match="no catalogue files match"):
+        expand_inputs(str(d / "nothing*.parquet"))
+
+
+def test_streamed_equals_whole_file_in_order(setup, tmp_path):
+    d, model, photo = setup
+    res = run_predict(d / "m.cosmoml", d / "in", tmp_path, chunk_size=256, part_rows=700)
+    assert res["complete"] and res["input_rows"] == res["output_rows"] == 3000
+    got = read_dataset(tmp_path)
+    want = model.predict_frame(photo)
+    np.testing.assert_array_equal(got["id"], photo["id"])
+    for col in ("z_mode", "z_mean", "z_median", "z_lo68", "z_hi68", "flag"):
+        np.testing.assert_array_equal(got[col].to_numpy(), want[col].to_numpy(), err_msg=col)
+    np.testing.assert_array_equal(np.stack(got["pdf"]), np.stack(want["pdf"]))
+    meta = pq.read_schema(sorted(tmp_path.glob("part-*.parquet"))[0]).metadata
+    assert json.loads(meta[b"grid"]) == [0.0, 3.0, 301]
+
+
+def test_interrupted_run_resumes_to_identical_bytes(setup, tmp_path):
+    d, _, _ = setup
+    ref = tmp_path / "ref"
+    run_predict(d / "m.cosmoml", d / "in", ref, chunk_size=300, part_rows=700)
+
+    class Killed(Exception):
+        pass
+
+    def kill_after_two(done, total):
+        if done == 2:
+            raise Killed
+
+    out = tmp_path / "resumed"
+    with pytest.raises(Killed):
+        run_predict(d / "m.cosmoml", d / "in", out, chunk_size=300, part_rows=700,
+                    progress=kill_after_two)
+    assert len(list(out.glob("part-*.parquet"))) == 2
+    (out / ".part-000002.parquet.x.tmp").write_bytes(b"half a file")  # a killed write
+    res = run_predict(d / "m.cosmoml", d / "in", out, chunk_size=300, part_rows=700)
+    assert [p.get("resumed", False) for p in res["parts"]] == [True, True] + [False] * 4
+    assert not list(out.glob(".*.tmp"))
+    names = sorted(f.name for f in ref.glob("part-*.parquet"))
+    assert names == sorted(f.name for f in out.glob("part-*.parquet"))
+    for name in names:
+        assert (ref / name).read_bytes() == (out / name).read_bytes(), name
+
+
+def test_changed_input_part_is_recomputed(setup, tmp_path):
+    d, _, photo = setup
+    inp = tmp_path / "in"
+    inp.mkdir()
+    for k in range(2):
+        photo.iloc[k * 500 : (k + 1) * 500].to_parquet(inp / f"c{k}.parquet")
+    out = tmp_path / "out"
+    run_predict(d / "m.cosmoml", inp, out)
+    changed = photo.iloc[500:1000].copy()
+    changed["mag_r_lsst"] += 0.5
+    changed.to_parquet(inp / "c1.parquet")
+    res = run_predict(d / "m.cosmoml", inp, out)
+    assert [p.get("resumed", False) for p in res["parts"]] == [True, False]
+    again = run_predict(d / "m.cosmoml", inp, out)
+    assert all(p["resumed"] for p in again["parts"])
+
+
+def test_bad_part_stops_or_is_skipped_and_rows_add_up(setup, tmp_path):
+    d, _, photo = setup
+    inp = tmp_path / "in"
+    inp.mkdir()
+    photo.iloc[:500].to_parquet(inp / "a.parquet")
+    bad = photo.iloc[500:800].copy()
+    bad["mag_g_lsst"] = bad["mag_g_lsst"].astype(str)  # a text column, as from a bad export
+    bad.loc[bad.index[3], "mag_g_lsst"] = "bright"
+    bad.to_parquet(inp / "b.parquet")
+    photo.iloc[800:1000].to_parquet(inp / "c.parquet")
+    with pytest.raises(CatalogError, match=r"b\.parquet.*mag_g_lsst"):
+        run_predict(d / "m.cosmoml", inp, tmp_path / "stop")
+    res = run_predict(d / "m.cosmoml", inp, tmp_path / "skip", skip_bad_parts=True)
+    status = [p["status"] for p in res["parts"]]
+    assert status == ["done", "failed", "done"] and "bright" in res["parts"][1]["error"]
+    assert res["output_rows"] == 700 and res["failed_rows"] == 300 and not res["complete"]
+    assert res["output_rows"] + res["failed_rows"] == res["input_rows"] == 1000
+    manifest = json.loads((tmp_path / "skip" / MANIFEST).read_text())
+    assert manifest["failed_rows"] == 300
+    assert not (tmp_path / "skip" / "part-000001.parquet").exists()
+
+
+def test_hdf5_input_is_sliced(setup, tmp_path):
+    d, model, photo = setup
+    write_table(photo.iloc[:1000], tmp_path / "cat.hdf5")
+    res = run_predict(d / "m.cosmoml", tmp_path / "cat.hdf5", tmp_path / "o", chunk_size=128,
+                      part_rows=300)
+    assert len(res["parts"]) == 4 and res["output_rows"] == 1000
+    got = read_dataset(tmp_path / "o")
+    np.testing.assert_array_equal(got["z_median"], model.predict_frame(photo.iloc[:1000])[
+        "z_median"])
+
+
+def test_cli_streams_to_a_directory_and_resumes(setup, tmp_path):
+    from .test_cli import run
+
+    d, _, _ = setup
+    out = tmp_path / "ds"
+    args = ("predict", d / "m.cosmoml", str(d / "in" / "*.parquet"), "--output", out,
+            "--part-rows", "700", "-q")
+    r = run(*args)
+    assert r.returncode == 0, r.stderr
+    assert "3,000 rows in 6 part(s) (0 resumed" in r.stdout
+    r = run(*args)
+    assert r.returncode == 0 and "(6 resumed" in r.stdout
+    assert len(read_dataset(out)) == 3000
