@@ -156,3 +156,31 @@ def test_cli_streams_to_a_directory_and_resumes(setup, tmp_path):
     r = run(*args)
     assert r.returncode == 0 and "(6 resumed" in r.stdout
     assert len(read_dataset(out)) == 3000
+
+
+def test_compact_pdf_encodings_are_faithful(setup, tmp_path):
+    from cosmoml.pdf import PDFs, make_grid
+    from cosmoml.pdf_codec import decode, fidelity
+
+    d, _, _ = setup
+    res = run_predict(d / "m.cosmoml", d / "in", tmp_path / "q", pdf_encoding="quantiles:32")
+    got = read_dataset(tmp_path / "q")
+    assert "pdf" not in got and len(got["pdf_quantiles"].iloc[0]) == 32
+    assert res["settings"]["pdf_encoding"] == "quantiles:32"
+    run_predict(d / "m.cosmoml", d / "in", tmp_path / "h", pdf_encoding="float16")
+    schema = pq.read_schema(sorted((tmp_path / "h").glob("part-*.parquet"))[0])
+    assert str(schema.field("pdf").type) == "list<element: halffloat>"
+    # Gaussian PDFs (some truncated at z = 0) keep their means and widths through 32
+    # quantiles
+    grid = make_grid(0, 3, 301)
+    rng = np.random.default_rng(0)
+    mu, sig = rng.uniform(0.3, 2.0, 500), rng.uniform(0.03, 0.2, 500)
+    pdfs = PDFs(grid, np.exp(-0.5 * ((grid - mu[:, None]) / sig[:, None]) ** 2))
+    back = decode(pdfs.quantile((np.arange(32) + 0.5) / 32), grid, "quantiles:32")
+    np.testing.assert_allclose(back.mean(), pdfs.mean(), atol=0.003)
+    np.testing.assert_allclose(back.std(), pdfs.std(), rtol=0.05, atol=0.003)
+    f = fidelity(pdfs, mu + sig * rng.standard_normal(500), "quantiles:32")
+    assert f["bytes_per_galaxy"] == 128 and abs(f["crps_rel_change"]) < 0.01
+    assert f["max_nz_mean_shift"] < 0.001
+    with pytest.raises(Exception, match="unknown PDF encoding"):
+        run_predict(d / "m.cosmoml", d / "in", tmp_path / "x", pdf_encoding="jpeg")

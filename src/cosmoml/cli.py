@@ -147,6 +147,9 @@ def predict(
     skip_bad_parts: bool = typer.Option(
         False, "--skip-bad-parts",
         help="Directory output: record an unreadable part as failed and go on."),
+    pdf_encoding: str = typer.Option(
+        "float32", help="Directory output: PDF storage, float32, float16 or quantiles:N "
+        "(quantiles:32 = 128 bytes a galaxy; see README for the measured fidelity)."),
     group: str = typer.Option(None, help="HDF5 group holding the columns."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
@@ -163,7 +166,7 @@ def predict(
 
         prog = _progress(quiet)
         kw = dict(chunk_size=chunk_size, part_rows=part_rows, with_pdf=not no_pdf,
-                  group=group, skip_bad_parts=skip_bad_parts)
+                  group=group, skip_bad_parts=skip_bad_parts, pdf_encoding=pdf_encoding)
         if prog is None:
             res = run_predict(model, catalog, output, **kw)
         else:

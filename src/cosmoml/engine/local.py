@@ -23,6 +23,7 @@ import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -31,6 +32,8 @@ from cosmoml.catalog.io import atomic_path
 from cosmoml.engine.parts import Part, expand_inputs, plan_parts, read_part
 from cosmoml.errors import CatalogError, CosmomlError
 from cosmoml.model import PhotoZModel
+from cosmoml.pdf import PDFs
+from cosmoml.pdf_codec import encode, parse_encoding
 
 MANIFEST = "manifest.json"
 
@@ -48,8 +51,21 @@ def part_name(part: Part) -> str:
     return f"part-{part.index:06d}.parquet"
 
 
+def _encode_column(frame, encoding: str, grid):
+    """Replace the float32 ``pdf`` column by its stored encoding (see cosmoml.pdf_codec)."""
+    name, _ = parse_encoding(encoding)
+    if name == "float32" or "pdf" not in frame:
+        return frame
+    pdfs = PDFs(grid, np.stack(frame["pdf"].to_numpy()), normalised=True)
+    values = encode(pdfs, encoding)
+    frame = frame.drop(columns="pdf")
+    frame["pdf" if name == "float16" else "pdf_quantiles"] = list(values)
+    return frame
+
+
 def predict_part(model: PhotoZModel, part: Part, out_path: Path, chunk_size: int,
-                 with_pdf: bool, group: str | None, metadata: dict[str, str]) -> dict:
+                 with_pdf: bool, group: str | None, metadata: dict[str, str],
+                 pdf_encoding: str = "float32") -> dict:
     """Predict one part chunk by chunk into ``out_path`` (atomically). Returns its record."""
     cols = model.columns_
     need = cols.photometry_columns()
@@ -64,7 +80,12 @@ def predict_part(model: PhotoZModel, part: Part, out_path: Path, chunk_size: int
             for chunk in read_part(part, need, chunk_size, group):
                 frame = model.predict_frame(chunk, with_pdf, source=part.path,
                                             chunk_size=chunk_size)
+                frame = _encode_column(frame, pdf_encoding, model.estimator_.grid_)
                 table = pa.Table.from_pandas(frame, preserve_index=False)
+                if "pdf" in frame and pdf_encoding == "float16":
+                    i = table.schema.get_field_index("pdf")
+                    table = table.set_column(i, "pdf", table.column(i).cast(
+                        pa.list_(pa.float16())))
                 if writer is None:
                     meta = {**(table.schema.metadata or {}),
                             **{k.encode(): v.encode() for k, v in metadata.items()}}
@@ -93,6 +114,7 @@ def run_predict(
     group: str | None = None,
     skip_bad_parts: bool = False,
     progress: Callable[[int, int], None] | None = None,
+    pdf_encoding: str = "float32",
 ) -> dict:
     """Predict every row of ``inputs`` into a parquet dataset in ``output_dir``.
 
@@ -101,7 +123,10 @@ def run_predict(
     ``skip_bad_parts`` a part that cannot be read or predicted is recorded as failed (with
     the error) and the others complete; otherwise the first such part stops the run with an
     error naming it. ``progress(done_parts, n_parts)`` is called after each part.
+    ``pdf_encoding`` (``float32``, ``float16``, ``quantiles:N``; :mod:`cosmoml.pdf_codec`)
+    sets how PDFs are stored; quantiles go to a ``pdf_quantiles`` column.
     """
+    parse_encoding(pdf_encoding)
     if chunk_size < 1:
         raise CatalogError(f"chunk_size must be >= 1, got {chunk_size}")
     model_path = Path(model_path)
@@ -110,7 +135,8 @@ def run_predict(
     out.mkdir(parents=True, exist_ok=True)
     for stale in out.glob(".*.tmp"):  # a killed run's unfinished files
         stale.unlink()
-    settings = {"chunk_size": chunk_size, "with_pdf": with_pdf, "group": group}
+    settings = {"chunk_size": chunk_size, "with_pdf": with_pdf, "group": group,
+                "pdf_encoding": pdf_encoding}
     salt = _sha256(model_path) + json.dumps(settings, sort_keys=True)
     files = expand_inputs(inputs)
     parts = plan_parts(files, part_rows, group)
@@ -124,6 +150,7 @@ def run_predict(
         "estimator": model.estimator,
         "grid": json.dumps([float(grid[0]), float(grid[-1]), int(grid.size)]),
         "seed": json.dumps(model.estimator_.get_params().get("random_state")),
+        "pdf_encoding": pdf_encoding,
     }
     manifest = {
         "format": "cosmoml-predictions", "format_version": 1, "cosmoml_version": __version__,
@@ -142,7 +169,8 @@ def run_predict(
         else:
             try:
                 record.update(predict_part(model, part, out / name, chunk_size, with_pdf,
-                                           group, {**metadata, "input": part.path}),
+                                           group, {**metadata, "input": part.path},
+                                           pdf_encoding),
                               status="done")
             except CosmomlError as exc:
                 if not skip_bad_parts:
