@@ -150,6 +150,12 @@ def predict(
     pdf_encoding: str = typer.Option(
         "float32", help="Directory output: PDF storage, float32, float16 or quantiles:N "
         "(quantiles:32 = 128 bytes a galaxy; see README for the measured fidelity)."),
+    engine: str = typer.Option(
+        "local", help="Directory output: 'local' (this process) or 'dask' (a dask.distributed "
+        "cluster; same results)."),
+    scheduler: str = typer.Option(None, help="Dask scheduler address (default: a local "
+                                  "cluster)."),
+    workers: int = typer.Option(None, help="Workers of the local Dask cluster (default 2)."),
     group: str = typer.Option(None, help="HDF5 group holding the columns."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
@@ -158,7 +164,8 @@ def predict(
     from cosmoml.errors import CatalogError
 
     try:
-        single = file_format(output) in ("parquet", "hdf5") and Path(catalog).is_file()
+        single = (file_format(output) in ("parquet", "hdf5") and Path(catalog).is_file()
+                  and engine == "local")
     except CatalogError:
         single = False
     if not single:
@@ -166,7 +173,8 @@ def predict(
 
         prog = _progress(quiet)
         kw = dict(chunk_size=chunk_size, part_rows=part_rows, with_pdf=not no_pdf,
-                  group=group, skip_bad_parts=skip_bad_parts, pdf_encoding=pdf_encoding)
+                  group=group, skip_bad_parts=skip_bad_parts, pdf_encoding=pdf_encoding,
+                  engine=engine, scheduler=scheduler, workers=workers)
         if prog is None:
             res = run_predict(model, catalog, output, **kw)
         else:

@@ -36,6 +36,13 @@ def _trapz_weights(grid: np.ndarray) -> np.ndarray:
     return w
 
 
+def rowdot(a: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """``a @ w`` for a 2-D ``a``, with a summation order that does not depend on the
+    number of BLAS threads (numpy's own loops, as fast here): results must be
+    byte-identical whichever engine, worker or machine computes them."""
+    return np.einsum("ij,j->i", a, w)
+
+
 def normalise(pdf: np.ndarray, grid: np.ndarray) -> np.ndarray:
     """Clip negatives and normalise each row to unit integral.
 
@@ -46,7 +53,7 @@ def normalise(pdf: np.ndarray, grid: np.ndarray) -> np.ndarray:
     if pdf.dtype not in (np.float32, np.float64):
         pdf = pdf.astype(np.float64)
     pdf = np.maximum(pdf, 0.0)  # np.clip is several times slower on large arrays
-    norm = pdf @ _trapz_weights(grid).astype(pdf.dtype)
+    norm = rowdot(pdf, _trapz_weights(grid).astype(pdf.dtype))
     with np.errstate(invalid="ignore", divide="ignore"):
         pdf /= norm[:, None]
     pdf[~(norm > 0)] = np.nan
@@ -106,14 +113,13 @@ class PDFs:
         return self._cdf
 
     def mean(self) -> np.ndarray:
-        return (self.pdf @ (_trapz_weights(self.grid) * self.grid).astype(self.pdf.dtype)).astype(
-            float
-        )
+        w = (_trapz_weights(self.grid) * self.grid).astype(self.pdf.dtype)
+        return rowdot(self.pdf, w).astype(float)
 
     def std(self) -> np.ndarray:
         w = _trapz_weights(self.grid)
         m = self.mean()
-        var = (self.pdf @ (w * self.grid**2).astype(self.pdf.dtype)).astype(float) - m**2
+        var = rowdot(self.pdf, (w * self.grid**2).astype(self.pdf.dtype)).astype(float) - m**2
         return np.sqrt(np.clip(var, 0, None))
 
     def mode(self) -> np.ndarray:

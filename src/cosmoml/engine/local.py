@@ -21,6 +21,7 @@ import hashlib
 import json
 import os
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -115,6 +116,9 @@ def run_predict(
     skip_bad_parts: bool = False,
     progress: Callable[[int, int], None] | None = None,
     pdf_encoding: str = "float32",
+    engine: str = "local",
+    scheduler: str | None = None,
+    workers: int | None = None,
 ) -> dict:
     """Predict every row of ``inputs`` into a parquet dataset in ``output_dir``.
 
@@ -125,10 +129,15 @@ def run_predict(
     error naming it. ``progress(done_parts, n_parts)`` is called after each part.
     ``pdf_encoding`` (``float32``, ``float16``, ``quantiles:N``; :mod:`cosmoml.pdf_codec`)
     sets how PDFs are stored; quantiles go to a ``pdf_quantiles`` column.
+    ``engine="dask"`` runs the same per-part function on a ``dask.distributed`` cluster
+    (:mod:`cosmoml.engine.dask`): at ``scheduler`` (an address) or a ``LocalCluster`` of
+    ``workers`` processes; the outputs are identical.
     """
     parse_encoding(pdf_encoding)
     if chunk_size < 1:
         raise CatalogError(f"chunk_size must be >= 1, got {chunk_size}")
+    if engine not in ("local", "dask"):
+        raise CatalogError(f"engine must be 'local' or 'dask', got {engine!r}")
     model_path = Path(model_path)
     model = PhotoZModel.load(model_path)
     out = Path(output_dir)
@@ -140,9 +149,8 @@ def run_predict(
     salt = _sha256(model_path) + json.dumps(settings, sort_keys=True)
     files = expand_inputs(inputs)
     parts = plan_parts(files, part_rows, group)
-    old = _read_manifest(out)
-    done_before = {(p["fingerprint"], p["output"]) for p in old.get("parts", [])
-                   if p.get("status") == "done"}
+    old = {(p.get("fingerprint"), p.get("output")): p for p in _read_manifest(out).get(
+        "parts", []) if p.get("status") == "done"}
     grid = model.estimator_.grid_
     metadata = {
         "cosmoml_version": __version__,
@@ -157,31 +165,40 @@ def run_predict(
         "model": str(model_path), "model_sha256": salt[:64], "settings": settings,
         "inputs": [str(f) for f in files], "grid": metadata["grid"], "parts": [],
     }
-    for k, part in enumerate(parts):
-        fp = part.fingerprint(salt)
-        name = part_name(part)
-        record = {**part.to_dict(), "fingerprint": fp, "output": name}
-        prev = next((p for p in old.get("parts", []) if p.get("fingerprint") == fp
-                     and p.get("output") == name), None)
-        if (fp, name) in done_before and (out / name).exists():
-            record.update(status="done", rows=prev["rows"], flagged=prev["flagged"],
-                          resumed=True)
+    records, pending = {}, []
+    for part in parts:
+        fp, name = part.fingerprint(salt), part_name(part)
+        records[part.index] = {**part.to_dict(), "fingerprint": fp, "output": name}
+        prev = old.get((fp, name))
+        if prev is not None and (out / name).exists():
+            records[part.index].update(status="done", rows=prev["rows"],
+                                       flagged=prev["flagged"], resumed=True)
         else:
-            try:
-                record.update(predict_part(model, part, out / name, chunk_size, with_pdf,
-                                           group, {**metadata, "input": part.path},
-                                           pdf_encoding),
-                              status="done")
-            except CosmomlError as exc:
-                if not skip_bad_parts:
-                    raise CatalogError(f"part {part.index} ({part.path}, rows "
-                                       f"{part.row_start}:{part.row_end}): {exc}") from exc
-                (out / name).unlink(missing_ok=True)
-                record.update(status="failed", error=str(exc), rows=0, flagged=0)
-        manifest["parts"].append(record)
+            pending.append(part)
+    task = PartTask(out, chunk_size, with_pdf, group, metadata, pdf_encoding)
+    if engine == "local":
+        results = ((p, _run_one(model, p, task)) for p in pending)
+    else:
+        from cosmoml.engine.dask import dask_results
+
+        results = dask_results(model, pending, task, scheduler, workers)
+    n_done = len(parts) - len(pending)
+    for part, result in results:
+        record = records[part.index]
+        if isinstance(result, CosmomlError):
+            if not skip_bad_parts:
+                raise CatalogError(f"part {part.index} ({part.path}, rows "
+                                   f"{part.row_start}:{part.row_end}): {result}") from result
+            (out / record["output"]).unlink(missing_ok=True)
+            record.update(status="failed", error=str(result), rows=0, flagged=0)
+        else:
+            record.update(result, status="done")
+        n_done += 1
+        manifest["parts"] = [records[i] for i in sorted(records) if "status" in records[i]]
         _write_manifest(out, {**manifest, "complete": False})
         if progress:
-            progress(k + 1, len(parts))
+            progress(n_done, len(parts))
+    manifest["parts"] = [records[i] for i in sorted(records)]
     # outputs of parts that no longer exist in the plan (e.g. the input shrank) go
     planned = {part_name(p) for p in parts}
     for f in out.glob("part-*.parquet"):
@@ -199,6 +216,29 @@ def run_predict(
                            f"!= {n_in} input rows")
     _write_manifest(out, manifest)
     return manifest
+
+
+@dataclass(frozen=True)
+class PartTask:
+    """Everything a worker needs besides the model and the part."""
+
+    out: Path
+    chunk_size: int
+    with_pdf: bool
+    group: str | None
+    metadata: dict
+    pdf_encoding: str
+
+
+def _run_one(model: PhotoZModel, part: Part, task: PartTask):
+    """predict_part for one part; a cosmoml error is returned, not raised (the driver
+    decides whether it stops the run)."""
+    try:
+        return predict_part(model, part, task.out / part_name(part), task.chunk_size,
+                            task.with_pdf, task.group, {**task.metadata, "input": part.path},
+                            task.pdf_encoding)
+    except CosmomlError as exc:
+        return exc
 
 
 def _read_manifest(out: Path) -> dict:
