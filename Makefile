@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv demo test lint bench bench-shift bench-rail clean
+.PHONY: venv demo test lint bench bench-shift bench-scale bench-rail clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,9 @@ bench: $(STAMP)
 
 bench-shift: $(STAMP)
 	$(BIN)/python benchmarks/shift.py
+
+bench-scale: $(STAMP)
+	$(BIN)/python benchmarks/scale.py
 
 bench-rail:
 	bash benchmarks/setup_rail_env.sh

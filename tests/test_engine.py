@@ -169,7 +169,7 @@ def test_compact_pdf_encodings_are_faithful(setup, tmp_path):
     assert res["settings"]["pdf_encoding"] == "quantiles:32"
     run_predict(d / "m.cosmoml", d / "in", tmp_path / "h", pdf_encoding="float16")
     schema = pq.read_schema(sorted((tmp_path / "h").glob("part-*.parquet"))[0])
-    assert str(schema.field("pdf").type) == "list<element: halffloat>"
+    assert str(schema.field("pdf").type) == "fixed_size_list<element: halffloat>[301]"
     # Gaussian PDFs (some truncated at z = 0) keep their means and widths through 32
     # quantiles
     grid = make_grid(0, 3, 301)

@@ -29,11 +29,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from cosmoml import __version__
-from cosmoml.catalog.io import atomic_path
+from cosmoml.catalog.io import atomic_path, read_columns
 from cosmoml.engine.parts import Part, expand_inputs, plan_parts, read_part
 from cosmoml.errors import CatalogError, CosmomlError
 from cosmoml.model import PhotoZModel
-from cosmoml.pdf import PDFs
 from cosmoml.pdf_codec import encode, parse_encoding
 
 MANIFEST = "manifest.json"
@@ -52,16 +51,26 @@ def part_name(part: Part) -> str:
     return f"part-{part.index:06d}.parquet"
 
 
-def _encode_column(frame, encoding: str, grid):
-    """Replace the float32 ``pdf`` column by its stored encoding (see cosmoml.pdf_codec)."""
-    name, _ = parse_encoding(encoding)
-    if name == "float32" or "pdf" not in frame:
-        return frame
-    pdfs = PDFs(grid, np.stack(frame["pdf"].to_numpy()), normalised=True)
-    values = encode(pdfs, encoding)
-    frame = frame.drop(columns="pdf")
-    frame["pdf" if name == "float16" else "pdf_quantiles"] = list(values)
-    return frame
+def chunk_table(model: PhotoZModel, chunk, with_pdf: bool, pdf_encoding: str,
+                source: str) -> pa.Table:
+    """The output rows of one chunk as an Arrow table: id (if any), the point estimates,
+    ``flag`` and the PDF in its encoding (``pdf``: fixed-size list of float32 or float16;
+    ``pdf_quantiles`` for quantiles). Built straight from arrays: one PDF object serves
+    the point estimates and the encoding (its CDF is computed once)."""
+    pdfs, valid = model.predict_pdf(chunk, source)
+    cols = {}
+    id_col = model.columns_.id_column
+    if id_col and id_col in chunk.columns:
+        cols[id_col] = pa.array(chunk[id_col].to_numpy())
+    for k, v in pdfs.point_estimates().items():
+        cols[k] = pa.array(v)
+    cols["flag"] = pa.array(np.where(valid, 0, 1).astype(np.int8))
+    if with_pdf:
+        name, _ = parse_encoding(pdf_encoding)
+        values = np.ascontiguousarray(encode(pdfs, pdf_encoding))
+        arr = pa.FixedSizeListArray.from_arrays(pa.array(values.ravel()), values.shape[1])
+        cols["pdf_quantiles" if name == "quantiles" else "pdf"] = arr
+    return pa.table(cols)
 
 
 def predict_part(model: PhotoZModel, part: Part, out_path: Path, chunk_size: int,
@@ -70,31 +79,22 @@ def predict_part(model: PhotoZModel, part: Part, out_path: Path, chunk_size: int
     """Predict one part chunk by chunk into ``out_path`` (atomically). Returns its record."""
     cols = model.columns_
     need = cols.photometry_columns()
-    available = set(pq.read_schema(part.path).names) if part.path.endswith(
-        (".parquet", ".pq")) else None
-    if cols.id_column and (available is None or cols.id_column in available):
+    if cols.id_column and cols.id_column in read_columns(part.path, group):
         need = [*need, cols.id_column]
     rows = flagged = 0
     with atomic_path(out_path) as tmp:
         writer = None
         try:
             for chunk in read_part(part, need, chunk_size, group):
-                frame = model.predict_frame(chunk, with_pdf, source=part.path,
-                                            chunk_size=chunk_size)
-                frame = _encode_column(frame, pdf_encoding, model.estimator_.grid_)
-                table = pa.Table.from_pandas(frame, preserve_index=False)
-                if "pdf" in frame and pdf_encoding == "float16":
-                    i = table.schema.get_field_index("pdf")
-                    table = table.set_column(i, "pdf", table.column(i).cast(
-                        pa.list_(pa.float16())))
+                model.columns_.check(chunk.columns, part.path)
+                table = chunk_table(model, chunk, with_pdf, pdf_encoding, part.path)
                 if writer is None:
-                    meta = {**(table.schema.metadata or {}),
-                            **{k.encode(): v.encode() for k, v in metadata.items()}}
+                    meta = {k.encode(): v.encode() for k, v in metadata.items()}
                     writer = pq.ParquetWriter(tmp, table.schema.with_metadata(meta),
                                               compression="zstd")
                 writer.write_table(table.replace_schema_metadata(writer.schema.metadata))
-                rows += len(frame)
-                flagged += int((frame["flag"] != 0).sum())
+                rows += table.num_rows
+                flagged += int(np.count_nonzero(table.column("flag").to_numpy()))
         finally:
             if writer is not None:
                 writer.close()
