@@ -182,6 +182,17 @@ class PhotoZModel:
             raise CatalogError(f"{source}: catalogue has no rows")
         return pd.concat(parts, ignore_index=True)
 
+    def prediction_metadata(self, model_path: str | os.PathLike) -> dict[str, str]:
+        """What every predictions file records: versions, model, estimator, grid, seed."""
+        grid = self.estimator_.grid_
+        return {
+            "cosmoml_version": __version__,
+            "model": str(model_path),
+            "estimator": self.estimator,
+            "grid": json.dumps([float(grid[0]), float(grid[-1]), int(grid.size)]),
+            "seed": json.dumps(self.estimator_.get_params().get("random_state")),
+        }
+
     # -- persistence ----------------------------------------------------------------
     def save(self, path: str | os.PathLike) -> Path:
         """Write the model file atomically."""

@@ -84,14 +84,7 @@ def predict(
         df, with_pdf=True, source=str(catalog), chunk_size=chunk_size, progress=progress
     )
     grid = model.estimator_.grid_
-    meta = {
-        "cosmoml_version": __version__,
-        "model": str(model_path),
-        "estimator": model.estimator,
-        "grid": json.dumps([float(grid[0]), float(grid[-1]), int(grid.size)]),
-        "seed": json.dumps(model.estimator_.get_params().get("random_state")),
-        "input": str(catalog),
-    }
+    meta = {**model.prediction_metadata(model_path), "input": str(catalog)}
     fmt = file_format(output)
     if fmt == "hdf5":
         pdfs = PDFs(grid, np.stack(out["pdf"].to_numpy()), normalised=True)

@@ -151,15 +151,7 @@ def run_predict(
     parts = plan_parts(files, part_rows, group)
     old = {(p.get("fingerprint"), p.get("output")): p for p in _read_manifest(out).get(
         "parts", []) if p.get("status") == "done"}
-    grid = model.estimator_.grid_
-    metadata = {
-        "cosmoml_version": __version__,
-        "model": str(model_path),
-        "estimator": model.estimator,
-        "grid": json.dumps([float(grid[0]), float(grid[-1]), int(grid.size)]),
-        "seed": json.dumps(model.estimator_.get_params().get("random_state")),
-        "pdf_encoding": pdf_encoding,
-    }
+    metadata = {**model.prediction_metadata(model_path), "pdf_encoding": pdf_encoding}
     manifest = {
         "format": "cosmoml-predictions", "format_version": 1, "cosmoml_version": __version__,
         "model": str(model_path), "model_sha256": salt[:64], "settings": settings,
