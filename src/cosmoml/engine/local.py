@@ -78,15 +78,16 @@ def predict_part(model: PhotoZModel, part: Part, out_path: Path, chunk_size: int
                  pdf_encoding: str = "float32") -> dict:
     """Predict one part chunk by chunk into ``out_path`` (atomically). Returns its record."""
     cols = model.columns_
+    available = read_columns(part.path, group)
+    cols.check(available, part.path)  # once per part, not per chunk
     need = cols.photometry_columns()
-    if cols.id_column and cols.id_column in read_columns(part.path, group):
+    if cols.id_column and cols.id_column in available:
         need = [*need, cols.id_column]
     rows = flagged = 0
     with atomic_path(out_path) as tmp:
         writer = None
         try:
             for chunk in read_part(part, need, chunk_size, group):
-                model.columns_.check(chunk.columns, part.path)
                 table = chunk_table(model, chunk, with_pdf, pdf_encoding, part.path)
                 if writer is None:
                     meta = {k.encode(): v.encode() for k, v in metadata.items()}
@@ -146,7 +147,8 @@ def run_predict(
         stale.unlink()
     settings = {"chunk_size": chunk_size, "with_pdf": with_pdf, "group": group,
                 "pdf_encoding": pdf_encoding}
-    salt = _sha256(model_path) + json.dumps(settings, sort_keys=True)
+    model_sha = _sha256(model_path)
+    salt = model_sha + json.dumps(settings, sort_keys=True)
     files = expand_inputs(inputs)
     parts = plan_parts(files, part_rows, group)
     old = {(p.get("fingerprint"), p.get("output")): p for p in _read_manifest(out).get(
@@ -154,7 +156,7 @@ def run_predict(
     metadata = {**model.prediction_metadata(model_path), "pdf_encoding": pdf_encoding}
     manifest = {
         "format": "cosmoml-predictions", "format_version": 1, "cosmoml_version": __version__,
-        "model": str(model_path), "model_sha256": salt[:64], "settings": settings,
+        "model": str(model_path), "model_sha256": model_sha, "settings": settings,
         "inputs": [str(f) for f in files], "grid": metadata["grid"], "parts": [],
     }
     records, pending = {}, []

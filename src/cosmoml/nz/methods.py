@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from cosmoml.pdf import _trapz_weights
+from cosmoml.shift.diagnostics import effective_sample_size
 
 
 def _grid_histogram(z: np.ndarray, w: np.ndarray, grid: np.ndarray) -> np.ndarray:
@@ -29,6 +30,16 @@ def mean_z(nz: np.ndarray, grid: np.ndarray) -> np.ndarray:
     norm = nz @ tw
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(norm > 0, nz @ (tw * grid) / norm, np.nan)
+
+
+def std_z(nz: np.ndarray, grid: np.ndarray) -> np.ndarray:
+    """Standard deviation of each n(z) row about its mean (NaN for an empty row)."""
+    nz = np.atleast_2d(nz)
+    tw = _trapz_weights(grid)
+    mu = mean_z(nz, grid)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        var = (nz * (grid[None, :] - mu[:, None]) ** 2) @ tw / (nz @ tw)
+    return np.sqrt(var)
 
 
 def point_nz(z_point, bins, grid, n_bins: int, weights=None) -> np.ndarray:
@@ -121,16 +132,13 @@ def calibration_noise(nz: np.ndarray, grid: np.ndarray, bins_train, n_bins: int,
     can be verified with this training set (infinite for a bin without training objects)."""
     bins_train = np.asarray(bins_train)
     w = np.ones(bins_train.size) if weights is None else np.asarray(weights, dtype=float)
-    tw = _trapz_weights(grid)
-    mu = mean_z(nz, grid)
+    sigma = std_z(nz, grid)
     out = np.full(n_bins, np.inf)
     for b in range(n_bins):
         wb = w[bins_train == b]
-        if wb.sum() <= 0 or not np.isfinite(mu[b]):
+        if wb.sum() <= 0 or not np.isfinite(sigma[b]):
             continue
-        var = (nz[b] * (grid - mu[b]) ** 2) @ tw / (nz[b] @ tw)
-        ess = wb.sum() ** 2 / (wb**2).sum()
-        out[b] = np.sqrt(var / ess)
+        out[b] = sigma[b] / np.sqrt(effective_sample_size(wb))
     return out
 
 

@@ -40,9 +40,10 @@ from cosmoml.nz.methods import (
     mean_z,
     point_nz,
     som_nz,
+    std_z,
 )
 from cosmoml.nz.tomo import DES_Y1_EDGES, assign_bins
-from cosmoml.pdf import PDFs, _trapz_weights
+from cosmoml.pdf import PDFs
 from cosmoml.registry import DEFAULT_ESTIMATOR
 from cosmoml.shift import Correction, ShiftDiagnostics, correct, diagnose, stratum_groups
 
@@ -173,7 +174,10 @@ def estimate_nz(
     covered[valid_s] = corr.covered
 
     grid = pdfs.grid
-    if chosen == "som":
+    obj_mean = pdfs.mean()  # per-object PDF means (NaN without a prediction)
+    used = covered if cull or chosen == "som" else np.ones(len(sci), dtype=bool)
+    cal_bias = np.full(n_bins, np.nan)
+    if chosen == "som":  # SOM n(z) speaks only for the gold objects
         cells_t, cells_s = corr.info["cells_train"], corr.info["cells_science"]
         b_valid = bins[valid_s]
         nz = som_nz(cells_t, z_spec, bins_train, cells_s, b_valid, grid, n_bins)
@@ -186,24 +190,17 @@ def estimate_nz(
                                  b_valid[j], grid, n_bins), grid)
 
         err = bootstrap_std(stat, max(len(cells_t), len(cells_s)), n_boot, seed)
-        cal_bias = np.full(n_bins, np.nan)
-        used = covered  # SOM n(z) speaks only for the gold objects
     elif nz_from == "dir":
-        used = covered if cull else np.ones(len(sci), dtype=bool)
         nz = dir_nz(z_spec, bins_train, grid, n_bins, corr.weights)
         mu = mean_z(nz, grid)
         _, err = binned_mean_std(z_spec, bins_train, n_bins, weights=corr.weights,
                                  n_boot=n_boot, seed=seed)
-        cal_bias = np.full(n_bins, np.nan)
     elif nz_from == "point":
-        used = covered if cull else np.ones(len(sci), dtype=bool)
         ok = (bins >= 0) & used
         nz = point_nz(z_point[ok], bins[ok], grid, n_bins)
         mu = mean_z(nz, grid)
         _, err = binned_mean_std(z_point[ok], bins[ok], n_bins, n_boot=n_boot, seed=seed)
-        cal_bias = np.full(n_bins, np.nan)
     else:
-        used = covered if cull else np.ones(len(sci), dtype=bool)
         ok = (bins >= 0) & used
         nz = np.zeros((n_bins, grid.size))
         for b in range(n_bins):
@@ -211,8 +208,6 @@ def estimate_nz(
             if sel.any():
                 nz[b] = pdfs[sel].stack()
         mu = mean_z(nz, grid)
-        obj_mean = np.full(len(sci), np.nan)
-        obj_mean[ok] = pdfs[ok].mean()
         _, err_sci = binned_mean_std(obj_mean[ok], bins[ok], n_bins, n_boot=n_boot, seed=seed)
         err_cal = calibration_noise(nz, grid, bins_train, n_bins, corr.weights)
         # the stacking bias the (weighted) calibration sample shows in each bin: its objects'
@@ -227,13 +222,10 @@ def estimate_nz(
     # bin's width; said in the error rather than hidden (zero when culled, and for SOM)
     uncovered = np.array([np.mean(~covered[(bins == b) & used]) if ((bins == b) & used).any()
                           else 0.0 for b in range(n_bins)])
-    tw = _trapz_weights(grid)
-    width = np.sqrt(np.maximum(nz @ (tw * grid**2) / np.maximum(nz @ tw, 1e-300) - mu**2, 0))
-    err = np.sqrt(err**2 + np.nan_to_num(uncovered * width) ** 2)
+    err = np.sqrt(err**2 + np.nan_to_num(uncovered * std_z(nz, grid)) ** 2)
 
-    valid_pdf = np.isfinite(pdfs.pdf[:, 0])
-    mean_all = float(np.mean(pdfs[valid_pdf & used].mean())) if (valid_pdf & used).any() else (
-        np.nan)
+    has_mean = np.isfinite(obj_mean) & used
+    mean_all = float(np.mean(obj_mean[has_mean])) if has_mean.any() else np.nan
     rows = []
     for b in range(n_bins):
         sel = bins == b
