@@ -1,8 +1,10 @@
 """Run RAIL's FlexZBoost and KNearNeigh on the DC2 test files (run with RAIL's own venv).
 
 Invoked by photoz_dc2.py as ``.rail-venv/bin/python _rail_runner.py OUT.npz [names]``; writes
-each estimator's PDFs on the grid 0..3 (301 points) with fit/predict seconds. Not part of
-cosmoml: it imports only RAIL and numpy.
+each estimator's PDFs on the grid 0..3 (301 points) with fit/predict seconds. Invoked by
+scale.py as ``_rail_runner.py --scale CATALOG.hdf5 OUT.json [names]``: trains on the DC2
+training file, then times RAIL's own end-to-end estimate stage (read the catalogue, PDFs,
+write its qp output) on CATALOG. Not part of cosmoml: it imports only RAIL and numpy.
 """
 
 import json
@@ -19,9 +21,10 @@ GRID = np.linspace(0.0, 3.0, 301)
 DATA = os.path.join(RAILDIR, "rail/examples_data/testdata")
 
 
-def run(name: str, workdir: str) -> dict:
+def run(name: str, workdir: str, catalog: str | None = None) -> dict:
     train = TableHandle("training_data", path=os.path.join(DATA, "test_dc2_training_9816.hdf5"))
-    valid = TableHandle("validation_data", path=os.path.join(DATA, "test_dc2_validation_9816.hdf5"))
+    valid = TableHandle("validation_data",
+                        path=catalog or os.path.join(DATA, "test_dc2_validation_9816.hdf5"))
     common = {"hdf5_groupname": "photometry", "zmin": 0.0, "zmax": 3.0, "nzbins": 301}
     model = os.path.join(workdir, f"{name}.pkl")
     if name == "rail_flexzboost":
@@ -45,6 +48,8 @@ def run(name: str, workdir: str) -> dict:
     t0 = time.perf_counter()
     out = est.estimate(valid)
     t_pred = time.perf_counter() - t0
+    if catalog is not None:  # scale mode: the timing is the result
+        return {"t_fit": t_fit, "t_pred": t_pred, "rows": int(out.data.npdf)}
     ens = out.data
     pdf = ens.pdf(GRID)
     import h5py
@@ -55,6 +60,14 @@ def run(name: str, workdir: str) -> dict:
 
 
 def main() -> None:
+    if sys.argv[1] == "--scale":
+        catalog, out = sys.argv[2], sys.argv[3]
+        names = sys.argv[4:] or ["rail_knn", "rail_flexzboost"]
+        with tempfile.TemporaryDirectory() as wd:
+            meta = {name: run(name, wd, catalog) for name in names}
+        with open(out, "w") as f:
+            json.dump(meta, f)
+        return
     out = sys.argv[1]
     names = sys.argv[2:] or ["rail_knn", "rail_flexzboost"]
     res = {}

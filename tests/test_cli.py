@@ -127,10 +127,16 @@ def test_bad_input_exit_code_and_no_partial_output(files, trained):
     text["mag_g_lsst"] = text["mag_g_lsst"].astype(str)
     text.loc[5, "mag_g_lsst"] = "bright"
     text.to_parquet(files / "text.parquet")
-    r = run("predict", model, files / "text.parquet", "--output", out, "-q")
+    r = run("predict", model, files / "text.parquet", "--output", out, "-q",
+            "--bad-values", "raise")
     assert (
         r.returncode == 2 and "'mag_g_lsst' has non-numeric value(s) such as 'bright'" in r.stderr
     )
+    assert not out.exists()
+    r = run("predict", model, files / "text.parquet", "--output", out, "-q")  # default: flag
+    assert r.returncode == 0 and "1 with a value that is not a number" in r.stdout
+    assert pd.read_parquet(out)["flag"].iloc[5] & 4
+    out.unlink()
     r = run("train", files / "photo.parquet", "--model", files / "x.cosmoml", "-q")
     assert r.returncode == 2 and "no redshift column" in r.stderr
     r = run("predict", files / "photo.parquet", files / "photo.parquet", "--output", out, "-q")

@@ -149,10 +149,27 @@ def test_nondetections_and_garbage_rows_flagged(saved, train_test):
     mags = [f"mag_{b}_lsst" for b in "ugrizy"]
     df.loc[0, mags] = 99.0  # nothing detected
     df.loc[1, "mag_u_lsst"] = 99.0  # one band missing: limit policy
+    df.loc[2, "mag_g_lsst"] = 0.0  # a zero "missing" code is a non-detection too
+    df.loc[3, "mag_y_lsst"] = -1.0
     out = model.predict_frame(df)
     assert len(out) == len(df) and out["id"].tolist() == df["id"].tolist()
-    assert out["flag"].tolist()[:3] == [1, 0, 0]
-    assert np.isnan(out.loc[0, "z_median"]) and np.isfinite(out.loc[1, "z_median"])
+    # bitmask: 1 no prediction, 2 a non-detected band (policy applied), 4 a bad value
+    assert out["flag"].tolist()[:5] == [3, 2, 2, 2, 0]
+    assert np.isnan(out.loc[0, "z_median"]) and np.isfinite(out.loc[1:3, "z_median"]).all()
+    # a text value: an error naming the column, or (bad_values="flag") a non-detection
+    text = df.astype({"mag_r_lsst": object})
+    text.loc[4, "mag_r_lsst"] = "n/a"
+    with pytest.raises(CatalogError, match="'mag_r_lsst' has non-numeric value.*'n/a'"):
+        model.predict_frame(text, source="t.parquet")
+    flagged = model.predict_frame(text, bad_values="flag")
+    assert flagged["flag"].tolist()[:6] == [3, 2, 2, 2, 6, 0]
+    as_nondetection = df.copy()
+    as_nondetection.loc[4, "mag_r_lsst"] = 99.0
+    np.testing.assert_array_equal(flagged["z_median"],
+                                  model.predict_frame(as_nondetection)["z_median"])
+    text["mag_r_lsst"] = "x"  # a column with no number at all is a malformed part
+    with pytest.raises(CatalogError, match="'mag_r_lsst' holds no numbers"):
+        model.predict_frame(text, bad_values="flag")
 
 
 def test_nan_policy_with_lightgbm_predicts_rows_with_missing_bands():
@@ -167,7 +184,7 @@ def test_nan_policy_with_lightgbm_predicts_rows_with_missing_bands():
     test = synthetic_catalog(400, seed=9)
     test.loc[:199, "mag_u_lsst"] = np.nan
     out = model.predict_frame(test)
-    assert (out["flag"] == 0).all()
+    assert (out["flag"] == np.where(np.arange(400) < 200, 2, 0)).all()  # predicted, u flagged
     e = (out["z_median"] - test["redshift"]) / (1 + test["redshift"])
     assert np.percentile(np.abs(e[:200]), 68) < 0.05  # still informative without u
     assert model.features_.nondetected_fraction_[0] == pytest.approx(holes.mean())

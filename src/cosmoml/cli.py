@@ -156,10 +156,17 @@ def predict(
     scheduler: str = typer.Option(None, help="Dask scheduler address (default: a local "
                                   "cluster)."),
     workers: int = typer.Option(None, help="Workers of the local Dask cluster (default 2)."),
+    bad_values: str = typer.Option(
+        "flag", help="A magnitude that is not a number: 'flag' (treated as a non-detection, "
+        "flag bit 4) or 'raise' (stop with an error naming the file and column)."),
     group: str = typer.Option(None, help="HDF5 group holding the columns."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
-    """Predict redshift PDFs and point estimates for every row of a catalogue."""
+    """Predict redshift PDFs and point estimates for every row of a catalogue.
+
+    The output 'flag' column is a bitmask: 0 clean, 1 no prediction (no usable band),
+    2 a band non-detected (handled by the model's policy), 4 a value that was not a number.
+    """
     from cosmoml.catalog.io import file_format
     from cosmoml.errors import CatalogError
 
@@ -174,7 +181,7 @@ def predict(
         prog = _progress(quiet)
         kw = dict(chunk_size=chunk_size, part_rows=part_rows, with_pdf=not no_pdf,
                   group=group, skip_bad_parts=skip_bad_parts, pdf_encoding=pdf_encoding,
-                  engine=engine, scheduler=scheduler, workers=workers)
+                  engine=engine, scheduler=scheduler, workers=workers, bad_values=bad_values)
         if prog is None:
             res = run_predict(model, catalog, output, **kw)
         else:
@@ -185,9 +192,11 @@ def predict(
         resumed = sum(1 for p in res["parts"] if p.get("resumed"))
         out.print(
             f"wrote {output}: {res['output_rows']:,} rows in {len(res['parts'])} part(s) "
-            f"({resumed} resumed; {res['flagged_rows']:,} flagged without usable photometry; "
-            f"{res['failed_rows']:,} rows in failed parts) of {res['input_rows']:,} input rows"
+            f"({resumed} resumed) + {res['failed_rows']:,} rows in failed parts = "
+            f"{res['input_rows']:,} input rows; flagged: {_flag_summary(res['flagged_rows'])}"
         )
+        for f in res["unreadable_files"]:
+            err.print(f"error: {f} could not be read (rows unknown)", markup=False)
         if not res["complete"]:
             err.print("error: some parts failed; see the manifest", markup=False)
             raise typer.Exit(2)
@@ -196,7 +205,8 @@ def predict(
 
     prog = _progress(quiet)
     if prog is None:
-        result = run(model, catalog, output, not no_pdf, chunk_size, group)
+        result = run(model, catalog, output, not no_pdf, chunk_size, group,
+                     bad_values=bad_values)
     else:
         with prog:
             task = prog.add_task("predicting", total=None)
@@ -208,11 +218,22 @@ def predict(
                 chunk_size,
                 group,
                 progress=lambda n: prog.update(task, advance=n),
+                bad_values=bad_values,
             )
-    n_flag = int((result["flag"] != 0).sum())
-    out.print(
-        f"wrote {output}: {len(result):,} rows ({n_flag:,} flagged without usable photometry)"
-    )
+    import numpy as np
+
+    from cosmoml.model import FLAG_BITS
+
+    flags = result["flag"].to_numpy()
+    counts = {k: int(np.count_nonzero(flags & bit)) for k, bit in FLAG_BITS.items()}
+    out.print(f"wrote {output}: {len(result):,} rows; flagged: {_flag_summary(counts)}")
+
+
+def _flag_summary(counts: dict[str, int]) -> str:
+    """'12 without a prediction, 3,401 with a non-detection, 1 with a bad value'."""
+    words = {"no_pdf": "without a prediction", "nondetection": "with a non-detected band",
+             "bad_value": "with a value that is not a number"}
+    return ", ".join(f"{counts[k]:,} {w}" for k, w in words.items())
 
 
 @app.command(

@@ -34,12 +34,24 @@ from cosmoml.catalog.columns import ColumnMap
 from cosmoml.catalog.features import PhotometryFeatures
 from cosmoml.catalog.io import atomic_path
 from cosmoml.errors import CatalogError, ConfigError, ModelFileError
-from cosmoml.estimators import DEFAULT_ESTIMATOR, ESTIMATORS, make_estimator
+from cosmoml.estimators import DEFAULT_ESTIMATOR, make_estimator
 from cosmoml.pdf import PDFs
+from cosmoml.registry import SPECS
 
 FORMAT = "cosmoml-model"
 FORMAT_VERSION = 1
 POINT_COLUMNS = ("z_mode", "z_mean", "z_median", "z_lo68", "z_hi68")
+
+# Bits of the ``flag`` output column (0 = every band measured and used).
+#: no prediction: no usable band, or dropped by the ``drop`` policy; estimates are NaN
+FLAG_NO_PDF = 1
+#: at least one band non-detected (99, -99, NaN, inf, m <= 0), handled by the policy
+FLAG_NONDETECTION = 2
+#: at least one value was not a number (text in a numeric column); treated as a
+#: non-detection (only where ``bad_values="flag"``)
+FLAG_BAD_VALUE = 4
+FLAG_BITS = {"no_pdf": FLAG_NO_PDF, "nondetection": FLAG_NONDETECTION,
+             "bad_value": FLAG_BAD_VALUE}
 
 
 class PhotoZModel:
@@ -48,7 +60,7 @@ class PhotoZModel:
     Parameters
     ----------
     estimator
-        Registry name (see ``cosmoml.estimators.ESTIMATORS``); default the most accurate.
+        Registry name (see ``cosmoml.registry.SPECS``); default the most accurate.
     policy
         Non-detection policy (``"limit"``, ``"drop"`` or ``"nan"``).
     estimator_params
@@ -81,12 +93,12 @@ class PhotoZModel:
         if columns.z_column is None:
             raise CatalogError(f"{source}: no redshift column given")
         columns.check(df.columns, source, need_z=True)
-        if self.estimator not in ESTIMATORS:
+        if self.estimator not in SPECS:
             raise ConfigError(
-                f"unknown estimator {self.estimator!r}; choose one of {sorted(ESTIMATORS)}"
+                f"unknown estimator {self.estimator!r}; choose one of {sorted(SPECS)}"
             )
-        _, feat_opts, _ = ESTIMATORS[self.estimator]
-        mags, errs = _photometry(df, columns, source)
+        feat_opts = SPECS[self.estimator].features
+        mags, errs, _ = _photometry(df, columns, source)
         params = dict(self.estimator_params)
         if feat_opts.get("use_errors") and errs is None:
             feat_opts = {**feat_opts, "use_errors": False}
@@ -97,7 +109,7 @@ class PhotoZModel:
             mags, errs
         )
         X, valid = self.features_.transform(mags, errs)
-        z = _numeric(df, columns.z_column, source)
+        z, _ = _numeric(df, columns.z_column, source)
         bad_z = ~np.isfinite(z) | (z < 0)
         if bad_z.any():
             rows = np.flatnonzero(bad_z)[:5].tolist()
@@ -107,7 +119,7 @@ class PhotoZModel:
             )
         w = None
         if columns.weight_column:
-            w = _numeric(df, columns.weight_column, source)
+            w, _ = _numeric(df, columns.weight_column, source)
             if not np.all(np.isfinite(w)) or np.any(w < 0):
                 raise CatalogError(
                     f"{source}: column {columns.weight_column!r} has negative or non-finite weights"
@@ -141,17 +153,44 @@ class PhotoZModel:
 
     # -- prediction -----------------------------------------------------------------
     def predict_pdf(self, df: pd.DataFrame, source: str = "catalogue") -> tuple[PDFs, np.ndarray]:
-        """PDFs for every row (NaN rows where ``valid`` is False) and the ``valid`` mask."""
+        """PDFs for every row (NaN rows where ``valid`` is False) and the ``valid`` mask.
+
+        A non-numeric value is an error naming the column (see :meth:`predict_flagged`)."""
+        pdfs, flags = self.predict_flagged(df, source, bad_values="raise")
+        return pdfs, (flags & FLAG_NO_PDF) == 0
+
+    def predict_flagged(
+        self, df: pd.DataFrame, source: str = "catalogue", bad_values: str = "raise"
+    ) -> tuple[PDFs, np.ndarray]:
+        """PDFs for every row and the per-row ``flag`` bitmask (int8; ``FLAG_*``).
+
+        ``bad_values="raise"`` stops at a non-numeric value with an error naming the
+        column; ``"flag"`` treats it as a non-detection and sets ``FLAG_BAD_VALUE`` (the
+        survey-scale engine's choice: one bad row must not stop a billion-row run). A
+        column with no number at all is an error either way (a malformed part)."""
         self._check_fitted()
+        if bad_values not in ("raise", "flag"):
+            raise ConfigError(f"bad_values must be 'raise' or 'flag', got {bad_values!r}")
         self.columns_.check(df.columns, source)
-        mags, errs = _photometry(df, self.columns_, source)
+        mags, errs, bad_value = _photometry(df, self.columns_, source, bad_values)
         X, valid = self.features_.transform(mags, errs)
-        if valid.all():
-            return self.estimator_.predict_pdf(X), valid
-        pdf = np.full((len(df), self.estimator_.grid_.size), np.nan, dtype=np.float32)
-        if valid.any():
+        flags = np.where(valid, 0, FLAG_NO_PDF).astype(np.int8)
+        flags[self.features_.nondetected_rows(mags)] |= FLAG_NONDETECTION
+        flags[bad_value] |= FLAG_BAD_VALUE
+        n_valid = int(valid.sum())
+        if n_valid == len(df):
+            return self.estimator_.predict_pdf(X), flags
+        if n_valid == 0:
+            pdf = np.full((len(df), self.estimator_.grid_.size), np.nan, dtype=np.float32)
+        elif n_valid >= len(df) // 2:
+            # predict every row (invalid ones on zeros) and blank the invalid ones: cheaper
+            # than scattering the valid rows into a new (N, G) array
+            pdf = self.estimator_.predict_pdf(np.where(valid[:, None], X, 0.0)).pdf
+            pdf[~valid] = np.nan
+        else:
+            pdf = np.full((len(df), self.estimator_.grid_.size), np.nan, dtype=np.float32)
             pdf[valid] = self.estimator_.predict_pdf(X[valid]).pdf
-        return PDFs(self.estimator_.grid_, pdf, normalised=True), valid
+        return PDFs(self.estimator_.grid_, pdf, normalised=True), flags
 
     def predict_frame(
         self,
@@ -160,19 +199,21 @@ class PhotoZModel:
         source: str = "catalogue",
         chunk_size: int = 100_000,
         progress: Callable[[int], None] | None = None,
+        bad_values: str = "raise",
     ) -> pd.DataFrame:
         """One output row per input row, same order: id (if any), point estimates,
-        ``z_std``, ``flag`` (0 = predicted, 1 = no usable photometry) and ``pdf``."""
+        ``z_std``, ``flag`` (bitmask: 0 = clean; ``FLAG_NO_PDF``, ``FLAG_NONDETECTION``,
+        ``FLAG_BAD_VALUE``) and ``pdf``. ``bad_values`` as in :meth:`predict_flagged`."""
         parts = []
         for s in range(0, len(df), chunk_size):
             chunk = df.iloc[s : s + chunk_size]
-            pdfs, valid = self.predict_pdf(chunk, source)
+            pdfs, flags = self.predict_flagged(chunk, source, bad_values)
             out = pd.DataFrame(index=range(len(chunk)))
             if self.columns_.id_column and self.columns_.id_column in chunk.columns:
                 out[self.columns_.id_column] = chunk[self.columns_.id_column].to_numpy()
             for k, v in pdfs.point_estimates().items():
                 out[k] = v
-            out["flag"] = np.where(valid, 0, 1).astype(np.int8)
+            out["flag"] = flags
             if with_pdf:
                 out["pdf"] = list(pdfs.pdf.astype(np.float32))
             parts.append(out)
@@ -246,7 +287,7 @@ class PhotoZModel:
         if hashlib.sha256(blob).hexdigest() != doc.get("arrays_sha256"):
             raise ModelFileError(f"{path}: checksum mismatch, the file is corrupt or was modified")
         name = doc.get("estimator")
-        if name not in ESTIMATORS:
+        if name not in SPECS:
             raise ModelFileError(f"{path}: unknown estimator {name!r}")
         try:
             est = make_estimator(name)
@@ -293,28 +334,44 @@ class PhotoZModel:
             raise ConfigError("PhotoZModel is not fitted; call fit() or load() first")
 
 
-def _numeric(df: pd.DataFrame, column: str, source: str) -> np.ndarray:
-    values = pd.to_numeric(df[column], errors="coerce").to_numpy(dtype=float)
+def _numeric(
+    df: pd.DataFrame, column: str, source: str, bad_values: str = "raise"
+) -> tuple[np.ndarray, np.ndarray]:
+    """The column as floats, and the mask of values that were not numbers (NaN here)."""
     raw = df[column]
-    if not (pd.api.types.is_numeric_dtype(raw) or pd.api.types.is_bool_dtype(raw)):
-        bad = np.isnan(values) & raw.notna().to_numpy()
-        if bad.any():
-            rows = np.flatnonzero(bad)[:5].tolist()
+    if pd.api.types.is_numeric_dtype(raw) or pd.api.types.is_bool_dtype(raw):
+        values = raw.to_numpy(dtype=float)
+        return values, np.zeros(len(values), bool)
+    values = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=float)
+    bad = np.isnan(values) & raw.notna().to_numpy()
+    if bad.any():
+        rows = np.flatnonzero(bad)[:5].tolist()
+        example = raw.iloc[rows[0]]
+        if bad_values == "raise" or bad.sum() == raw.notna().sum():
+            what = "holds no numbers" if bad_values == "flag" else "has non-numeric value(s)"
             raise CatalogError(
-                f"{source}: column {column!r} has non-numeric value(s) such as "
-                f"{raw.iloc[rows[0]]!r} (rows {rows})"
+                f"{source}: column {column!r} {what} such as {example!r} (rows {rows})"
             )
-    return values
+    return values, bad
 
 
 def _photometry(
-    df: pd.DataFrame, columns: ColumnMap, source: str
-) -> tuple[np.ndarray, np.ndarray | None]:
-    mags = np.column_stack([_numeric(df, c, source) for c in columns.mag_columns])
-    errs = None
-    if columns.err_columns:
-        errs = np.column_stack([_numeric(df, c, source) for c in columns.err_columns])
-    return mags, errs
+    df: pd.DataFrame, columns: ColumnMap, source: str, bad_values: str = "raise"
+) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
+    """Magnitudes (n, bands), errors or None, and the rows holding a non-numeric value."""
+    bad_row = np.zeros(len(df), bool)
+
+    def stack(names):
+        out = []
+        for c in names:
+            values, bad = _numeric(df, c, source, bad_values)
+            out.append(values)
+            bad_row[:] |= bad
+        return np.column_stack(out)
+
+    mags = stack(columns.mag_columns)
+    errs = stack(columns.err_columns) if columns.err_columns else None
+    return mags, errs, bad_row
 
 
 def _jsonable(params: dict) -> dict:

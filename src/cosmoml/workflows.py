@@ -18,7 +18,7 @@ from cosmoml.catalog.io import atomic_path, file_format, read_columns, read_tabl
 from cosmoml.errors import CatalogError, ConfigError
 from cosmoml.estimators import DEFAULT_ESTIMATOR
 from cosmoml.metrics import pdf_metrics, point_metrics
-from cosmoml.model import POINT_COLUMNS, PhotoZModel
+from cosmoml.model import FLAG_NO_PDF, POINT_COLUMNS, PhotoZModel
 from cosmoml.nz import DES_Y1_EDGES, assign_bins, tomographic_nz
 from cosmoml.pdf import PDFs, make_grid
 
@@ -66,13 +66,16 @@ def predict(
     chunk_size: int = 100_000,
     group: str | None = None,
     progress: Callable[[int], None] | None = None,
+    bad_values: str = "raise",
 ) -> pd.DataFrame:
     """Predict PDFs for every row of ``catalog``; write parquet or a qp HDF5 ensemble.
 
     Parquet: one row per input row, same order: id (if present), ``z_mode``, ``z_mean``,
     ``z_median``, ``z_lo68``, ``z_hi68``, ``z_std``, ``flag`` and ``pdf`` (float32 list on
     the grid stored in the file metadata). HDF5 (``.hdf5``/``.h5``): a qp ``interp``
-    ensemble with the point estimates and id as ``ancil``.
+    ensemble with the point estimates and id as ``ancil``. ``bad_values="flag"`` flags a
+    non-numeric value (``flag`` bit 4) instead of stopping; see
+    :meth:`~cosmoml.model.PhotoZModel.predict_flagged`.
     """
     model = PhotoZModel.load(model_path)
     cols = model.columns_
@@ -81,7 +84,8 @@ def predict(
     need = cols.photometry_columns() + ([cols.id_column] if cols.id_column in available else [])
     df = read_table(catalog, need, group)
     out = model.predict_frame(
-        df, with_pdf=True, source=str(catalog), chunk_size=chunk_size, progress=progress
+        df, with_pdf=True, source=str(catalog), chunk_size=chunk_size, progress=progress,
+        bad_values=bad_values,
     )
     grid = model.estimator_.grid_
     meta = {**model.prediction_metadata(model_path), "input": str(catalog)}
@@ -176,8 +180,10 @@ def evaluate(
                 "and no shared id column"
             )
         z_true = tdf[z_column].to_numpy(dtype=float)
-    flagged = (
-        table["flag"].to_numpy() != 0 if "flag" in table.columns else np.zeros(len(table), bool)
+    flagged = (  # rows without a prediction; other flag bits still have estimates
+        (table["flag"].to_numpy() & FLAG_NO_PDF) != 0
+        if "flag" in table.columns
+        else np.zeros(len(table), bool)
     )
     z_point = table[point].to_numpy(dtype=float)
     result: dict = {"point_estimate": point, "n_flagged": int(flagged.sum())}
@@ -229,7 +235,7 @@ def demo(
     )
     table, pdfs = read_predictions(out / "predictions.parquet")
     truth = read_table(data_path("dc2_validation.parquet"), ["redshift"])["redshift"].to_numpy()
-    ok = table["flag"].to_numpy() == 0
+    ok = (table["flag"].to_numpy() & FLAG_NO_PDF) == 0
     nz_table, nz = tomographic_nz(
         pdfs[ok], table["z_median"].to_numpy()[ok], DES_Y1_EDGES, truth[ok]
     )

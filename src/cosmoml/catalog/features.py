@@ -1,7 +1,8 @@
 """From magnitudes to model features, with an explicit non-detection policy.
 
 A non-detection is a magnitude of 99, -99 (or any |m| >= ``sentinel_abs``), NaN or
-infinite, or a non-positive flux. It is never fed silently to a model; the policy is one of
+infinite, or m <= 0 (a zero or negative "missing" code: no galaxy in a survey catalogue is
+that bright). It is never fed silently to a model; the policy is one of
 
 ``"limit"``
     replace the magnitude by the band's limiting magnitude (given, or learned in ``fit``
@@ -33,7 +34,8 @@ NONDETECTION_ERR = 2.5 / np.log(10.0)
 def nondetected(mags: np.ndarray, sentinel_abs: float = 90.0) -> np.ndarray:
     """Boolean mask of non-detections in an array of AB magnitudes."""
     mags = np.asarray(mags, dtype=float)
-    return ~np.isfinite(mags) | (np.abs(mags) >= sentinel_abs)
+    with np.errstate(invalid="ignore"):
+        return ~np.isfinite(mags) | (np.abs(mags) >= sentinel_abs) | (mags <= 0)
 
 
 class PhotometryFeatures:
@@ -139,6 +141,10 @@ class PhotometryFeatures:
         X = np.hstack(parts)
         X[~valid] = np.nan
         return X, valid
+
+    def nondetected_rows(self, mags: np.ndarray) -> np.ndarray:
+        """Rows with at least one non-detected band."""
+        return nondetected(mags, self.sentinel_abs).any(axis=1)
 
     def _mag_index(self) -> list[int]:
         if self.magnitudes == "all":

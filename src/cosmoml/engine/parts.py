@@ -26,13 +26,17 @@ from cosmoml.errors import CatalogError
 
 @dataclass(frozen=True)
 class Part:
-    """Rows ``row_start:row_end`` of ``path`` (parquet: the row groups ``groups``)."""
+    """Rows ``row_start:row_end`` of ``path`` (parquet: the row groups ``groups``).
+
+    ``error`` is set for a file that could not even be planned (unreadable metadata); its
+    row count is then unknown (0 here)."""
 
     index: int
     path: str
     row_start: int
     row_end: int
     groups: tuple[int, ...] = ()
+    error: str | None = None
 
     @property
     def n_rows(self) -> int:
@@ -88,8 +92,11 @@ def _catalogue_name(p: Path) -> bool:
 
 
 def plan_parts(files: Sequence[Path], part_rows: int = 1_000_000, group: str | None = None,
-               columns: Sequence[str] | None = None) -> list[Part]:
-    """Split the files into ordered parts of about ``part_rows`` rows."""
+               columns: Sequence[str] | None = None, skip_bad: bool = False) -> list[Part]:
+    """Split the files into ordered parts of about ``part_rows`` rows.
+
+    A file that cannot be read is an error naming it, or with ``skip_bad`` one part
+    carrying the error (so the run can list it as failed and go on)."""
     if part_rows < 1:
         raise CatalogError(f"part_rows must be >= 1, got {part_rows}")
     parts: list[Part] = []
@@ -114,10 +121,12 @@ def plan_parts(files: Sequence[Path], part_rows: int = 1_000_000, group: str | N
             else:
                 n = len(read_table(path, columns))
                 parts.append(Part(len(parts), str(path), 0, n))
-        except CatalogError:
-            raise
         except Exception as exc:
-            raise CatalogError(f"{path}: cannot be read as {fmt}: {exc}") from exc
+            err = exc if isinstance(exc, CatalogError) else CatalogError(
+                f"{path}: cannot be read as {fmt}: {exc}")
+            if not skip_bad:
+                raise err from exc
+            parts.append(Part(len(parts), str(path), 0, 0, error=str(err)))
     return parts
 
 

@@ -7,7 +7,6 @@ import torch
 
 from cosmoml.errors import ConfigError
 from cosmoml.estimators.base import PhotoZEstimator, fit_temperature
-from cosmoml.pdf import normalise
 
 
 def torch_device(device: str = "auto") -> torch.device:
@@ -176,26 +175,47 @@ class NNEnsemblePhotoZ(PhotoZEstimator):
             self._net_cache = [self._net(state) for state in self.members_]
         return self._net_cache
 
-    def _raw_pdf(self, X: np.ndarray) -> np.ndarray:
+    def _raw_pdf(self, X: np.ndarray, normalised: bool = False) -> np.ndarray:
+        """Ensemble-mean density on the grid; with ``normalised`` each row is scaled to
+        unit trapezoid integral inside the same pass (in torch: one sweep over the
+        (N, G) array less than :func:`cosmoml.pdf.normalise`)."""
         dev = torch_device(self.device)
         out = np.empty((X.shape[0], self.grid_.size), dtype=np.float32)
         nets = self._nets()
+        dz = float(self.grid_[1] - self.grid_[0])  # the grid is uniform (make_grid)
+        # blocks of 4096 rows keep the activations in cache: ~1.6x faster than 65536 on
+        # CPU; on a GPU larger blocks pay off
+        block = 4096 if dev.type == "cpu" else 65536
         with torch.inference_mode():
-            for s in range(0, X.shape[0], 65536):
-                xt = torch.tensor(
-                    (X[s : s + 65536] - self.mean_) / self.scale_, dtype=torch.float32, device=dev
-                )
-                p = sum(
-                    torch.softmax(net(xt) / float(t), dim=1)
-                    for net, t in zip(nets, self.member_temperatures_, strict=True)
-                ) / len(nets)
-                out[s : s + 65536] = p.cpu().numpy()
-        out /= np.float32(self.grid_[1] - self.grid_[0])
+            for s in range(0, X.shape[0], block):
+                xb = (X[s : s + block] - self.mean_) / self.scale_
+                n = xb.shape[0]
+                if n < block:
+                    # always full blocks: BLAS picks other kernels (other rounding) for
+                    # other shapes, and a galaxy's PDF must not depend on how the catalogue
+                    # was chunked (the engine's byte-identity guarantee)
+                    xb = np.concatenate([xb, np.zeros((block - n, xb.shape[1]))])
+                xt = torch.tensor(xb, dtype=torch.float32, device=dev)
+                p = None
+                for net, t in zip(nets, self.member_temperatures_, strict=True):
+                    q = torch.softmax(net(xt).div_(float(t)), dim=1)
+                    p = q if p is None else p.add_(q)
+                if normalised:
+                    # trapezoid integral of p / dz on a uniform grid: sum - (ends) / 2; it
+                    # is > 0 (softmax rows are positive)
+                    norm = (p.sum(dim=1, keepdim=True) - 0.5 * (p[:, :1] + p[:, -1:])) * dz
+                else:
+                    norm = torch.tensor(len(nets) * dz, device=dev)
+                if dev.type == "cpu":  # straight into the output array
+                    torch.div(p[:n], norm[:n] if norm.ndim else norm,
+                              out=torch.from_numpy(out[s : s + n]))
+                else:
+                    out[s : s + n] = (p[:n] / (norm[:n] if norm.ndim else norm)).cpu().numpy()
         return out
 
     def _pdf(self, X: np.ndarray) -> np.ndarray:
         # members are tempered inside their softmax (p^(1/T) = softmax(logits / T))
-        return normalise(self._raw_pdf(X), self.grid_)
+        return self._raw_pdf(X, normalised=True)
 
     def _get_state(self):
         arrays = {

@@ -71,8 +71,8 @@ def shift_features(train: pd.DataFrame, science: pd.DataFrame, columns: ColumnMa
 
     Returns ``(X_train, X_science, valid_science, names)``; training rows must all be valid.
     """
-    mags_t, _ = _photometry(train, columns, "training catalogue")
-    mags_s, _ = _photometry(science, science_columns or columns, "science catalogue")
+    mags_t = _photometry(train, columns, "training catalogue")[0]
+    mags_s = _photometry(science, science_columns or columns, "science catalogue")[0]
     feats = PhotometryFeatures(columns.bands, policy="limit", magnitudes="reference").fit(mags_t)
     X_t, valid_t = feats.transform(mags_t)
     X_s, valid_s = feats.transform(mags_s)
