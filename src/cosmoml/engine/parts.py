@@ -55,7 +55,8 @@ class Part:
 
 
 def expand_inputs(inputs: str | os.PathLike | Sequence[str | os.PathLike]) -> list[Path]:
-    """Files named by a file, a directory (its catalogue files, sorted) or a glob pattern.
+    """Files named by a file, a directory (its catalogue files, sorted), a HATS catalogue
+    directory (its partitions in HEALPix order) or a glob pattern.
 
     Hidden and underscore-prefixed names (temporary files, as Arrow datasets skip them)
     are ignored in directories and globs.
@@ -64,7 +65,9 @@ def expand_inputs(inputs: str | os.PathLike | Sequence[str | os.PathLike]) -> li
     files: list[Path] = []
     for item in items:
         p = Path(item)
-        if p.is_dir():
+        if p.is_dir() and is_hats(p):
+            files += hats_partitions(p)
+        elif p.is_dir():
             found = sorted(q for q in p.iterdir() if q.is_file() and _catalogue_name(q))
             if not found:
                 raise CatalogError(f"{p}: directory holds no catalogue files")
@@ -78,6 +81,35 @@ def expand_inputs(inputs: str | os.PathLike | Sequence[str | os.PathLike]) -> li
             files += found
         else:
             raise CatalogError(f"{item}: no such file, directory or matching files")
+    return files
+
+
+def is_hats(path: Path) -> bool:
+    """A HATS catalogue directory (LSDB's format: properties plus a ``dataset/`` tree) or
+    a HATS collection (``collection.properties``; its main catalogue is read)."""
+    return (path / "collection.properties").is_file() or ((path / "dataset").is_dir() and any(
+        (path / name).is_file() for name in ("hats.properties", "properties")))
+
+
+def hats_partitions(path: Path) -> list[Path]:
+    """The partition files of a HATS catalogue in HEALPix (order, pixel) order, read
+    through the ``hats`` package (installed with LSDB: ``pip install 'cosmoml[hats]'``)."""
+    try:
+        import hats
+        from hats.io.paths import pixel_catalog_file
+    except ImportError:
+        raise CatalogError(f"{path}: a HATS catalogue; reading it needs the hats package "
+                           "(pip install 'cosmoml[hats]', or install lsdb)") from None
+    try:
+        cat = hats.read_hats(path)
+        cat = getattr(cat, "main_catalog", cat)  # a collection: its main catalogue
+        pixels = sorted(cat.get_healpix_pixels(), key=lambda px: (px.order, px.pixel))
+        files = [Path(str(pixel_catalog_file(cat.catalog_base_dir, px))) for px in pixels]
+    except Exception as exc:
+        raise CatalogError(f"{path}: cannot be read as a HATS catalogue: {exc}") from exc
+    missing = [f for f in files if not f.is_file()]
+    if missing:
+        raise CatalogError(f"{path}: HATS partition file(s) missing, e.g. {missing[0]}")
     return files
 
 

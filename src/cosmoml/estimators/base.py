@@ -22,6 +22,7 @@ from __future__ import annotations
 import numpy as np
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils.validation import _check_sample_weight, check_array, check_is_fitted
+from threadpoolctl import threadpool_limits
 
 from cosmoml.errors import ConfigError
 from cosmoml.pdf import PDFs, _trapz_weights, make_grid, normalise
@@ -198,18 +199,28 @@ def kernel_pdf(
     centres: np.ndarray,
     weights: np.ndarray,
     bandwidth: float,
-    chunk: int = 50_000,
+    chunk: int = 4096,
 ) -> np.ndarray:
     """Row i = sum_k w_ik N(z; c_ik, bandwidth (1 + c_ik)), to grid precision.
 
     The centres are assigned linearly to the grid (a weighted histogram per row, built
     with one ``bincount``) and smoothed with :func:`smoothing_matrix`: O(n G^2) instead of
-    O(n k G) exponentials, and several times faster for k >= 10.
+    O(n k G) exponentials, and several times faster for k >= 10. The smoothing product
+    always runs on full ``chunk``-row blocks (the last one zero-padded), in one BLAS
+    thread: BLAS rounds rows differently for other shapes and thread counts, and a
+    galaxy's PDF must not depend on how the catalogue was chunked or how many cores ran it.
     """
-    n, k = centres.shape
-    g = grid.size
+    n, g = centres.shape[0], grid.size
     kern = smoothing_matrix(grid, bandwidth)
     out = np.empty((n, g))
+    with threadpool_limits(1, user_api="blas"):  # one BLAS thread: thread-count-invariant
+        _smooth_blocks(out, grid, centres, weights, kern, chunk)
+    return out
+
+
+def _smooth_blocks(out, grid, centres, weights, kern, chunk) -> None:
+    n, k = centres.shape
+    g = grid.size
     for s in range(0, n, chunk):
         c = centres[s : s + chunk].ravel()
         w = weights[s : s + chunk].ravel()
@@ -218,5 +229,6 @@ def kernel_pdf(
         rows = np.repeat(np.arange(m), k) * g
         hist = np.bincount(rows + lo, w * (1 - t), minlength=m * g)
         hist += np.bincount(rows + hi, w * t, minlength=m * g)
-        out[s : s + chunk] = hist.reshape(m, g) @ kern
-    return out
+        block = np.zeros((chunk, g))
+        block[:m] = hist.reshape(m, g)
+        out[s : s + chunk] = (block @ kern)[:m]
