@@ -237,13 +237,10 @@ def test_dask_local_cluster_equals_local_engine(setup, tmp_path):
     res = run_predict(d / "m.cosmoml", d / "in", out, chunk_size=300, part_rows=700,
                       engine="dask", workers=2)
     assert [p["index"] for p in res["parts"]] == list(range(6)) and res["complete"]
-    # the stored float32 PDFs are identical; point estimates agree to the last few bits
-    # (BLAS sums in a thread-count-dependent order: workers are single-threaded)
-    a, b = read_dataset(ref), read_dataset(out)
-    np.testing.assert_array_equal(np.stack(a["pdf"]), np.stack(b["pdf"]))
-    np.testing.assert_array_equal(a["id"], b["id"])
-    for col in ("z_mode", "z_mean", "z_median", "z_lo68", "z_hi68", "z_std"):
-        np.testing.assert_allclose(a[col], b[col], rtol=1e-12, atol=1e-14, err_msg=col)
+    # byte-identical parts, although the workers are single-threaded processes
+    names = sorted(f.name for f in ref.glob("part-*.parquet"))
+    for name in names:
+        assert (ref / name).read_bytes() == (out / name).read_bytes(), name
     # a resumed Dask run recomputes nothing
     again = run_predict(d / "m.cosmoml", d / "in", out, chunk_size=300, part_rows=700,
                         engine="dask", workers=2)
