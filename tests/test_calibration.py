@@ -1,0 +1,139 @@
+"""n(z) calibration without representative spec-z: combination of methods."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from cosmoml.errors import ConfigError
+from cosmoml.nz.combine import combine_shifts
+
+
+def test_consistent_measurements_combine_by_inverse_variance():
+    res = combine_shifts({"deep": ([0.010, -0.002], [0.015, 0.013]),
+                          "wz": ([0.004, 0.001], [0.020, 0.010])})
+    w = np.array([1 / 0.015**2, 1 / 0.020**2])
+    assert res.loc[0, "dz_combined"] == pytest.approx((0.010 * w[0] + 0.004 * w[1]) / w.sum())
+    # the error falls as 1 / sqrt(sum 1/sigma^2), below either method's
+    assert res.loc[0, "sigma_combined"] == pytest.approx(1 / np.sqrt(w.sum()))
+    assert res.loc[1, "sigma_combined"] == pytest.approx(1 / np.hypot(1 / 0.013, 1 / 0.010))
+    assert not res["inconsistent"].any() and (res["dof"] == 1).all()
+    # chi2 of two measurements = their difference squared over the summed variances
+    assert res.loc[0, "chi2"] == pytest.approx(0.006**2 / (0.015**2 + 0.020**2))
+    assert res.loc[0, "max_tension_sigma"] == pytest.approx(0.006 / np.hypot(0.015, 0.020))
+
+
+def test_inconsistent_pair_is_flagged_and_error_inflated():
+    res = combine_shifts({"a": ([0.00, 0.0], [0.01, 0.01]), "b": ([0.05, 0.001], [0.01, 0.01])})
+    assert res["inconsistent"].tolist() == [True, False]
+    assert res.loc[0, "max_tension_sigma"] == pytest.approx(0.05 / np.hypot(0.01, 0.01))
+    plain = 0.01 / np.sqrt(2)
+    assert res.loc[0, "sigma_combined"] == pytest.approx(plain * np.sqrt(res.loc[0, "chi2"]))
+    assert res.loc[1, "sigma_combined"] == pytest.approx(plain)
+    raw = combine_shifts({"a": ([0.0], [0.01]), "b": ([0.05], [0.01])}, inflate=False)
+    assert raw.loc[0, "sigma_combined"] == pytest.approx(plain)
+
+
+def test_missing_bins_and_bad_input():
+    res = combine_shifts({"a": ([0.01, np.nan], [0.01, np.nan]), "b": ([0.02, 0.03], [0.01, 0.02])})
+    assert res.loc[1, "dz_combined"] == pytest.approx(0.03) and res.loc[1, "dof"] == 0
+    with pytest.raises(ConfigError, match="positive"):
+        combine_shifts({"a": ([0.0], [0.0])})
+    with pytest.raises(ConfigError, match="same length"):
+        combine_shifts({"a": ([0.0, 1.0], [0.1])})
+
+
+# -- C_ell impact (pyccl) ---------------------------------------------------------------
+
+def _gauss(z, z0, s):
+    return np.exp(-0.5 * ((z - z0) / s) ** 2) / (np.sqrt(2 * np.pi) * s)
+
+
+@pytest.fixture(scope="module")
+def cosmo():
+    pytest.importorskip("pyccl")
+    from cosmoml.cosmology import ccl_cosmology
+
+    return ccl_cosmology()
+
+
+def test_clustering_cl_of_a_thin_slab_matches_limber(cosmo):
+    """C_l = int dz p(z)^2 H(z)/c P((l+1/2)/chi, z) / chi^2 for b = 1 (Limber)."""
+    import pyccl
+
+    from cosmoml.cosmology import angular_cls
+
+    z = np.linspace(0.001, 1.2, 2400)
+    p = _gauss(z, 0.5, 0.02)
+    ell = np.array([50.0, 200.0, 800.0])
+    ours = angular_cls(cosmo, z, p[None], ell, kind="clustering")[0]
+    a = 1 / (1 + z)
+    chi = pyccl.comoving_radial_distance(cosmo, a)
+    h_over_c = cosmo["h"] * 100 * pyccl.h_over_h0(cosmo, a) / 299792.458  # 1/Mpc
+    for k, lv in enumerate(ell):
+        pk = np.array([pyccl.nonlin_matter_power(cosmo, (lv + 0.5) / c, ai)
+                       for c, ai in zip(chi, a, strict=True)])
+        limber = np.trapezoid(p**2 * h_over_c * pk / chi**2, z)
+        assert ours[k] == pytest.approx(limber, rel=5e-3)
+
+
+def test_shear_cl_of_a_single_source_plane_matches_limber(cosmo):
+    """Delta-function sources at z_s: q(chi) = 3/2 Om H0^2/c^2 chi (chi_s - chi)/chi_s / a."""
+    import pyccl
+
+    from cosmoml.cosmology import angular_cls
+
+    z = np.linspace(0.001, 1.5, 3000)
+    zs = 1.0
+    ours = angular_cls(cosmo, z, _gauss(z, zs, 0.005)[None], np.array([100.0, 1000.0]))[0]
+    chi_s = pyccl.comoving_radial_distance(cosmo, 1 / (1 + zs))
+    zz = np.linspace(0.002, zs, 3000)
+    a = 1 / (1 + zz)
+    chi = pyccl.comoving_radial_distance(cosmo, a)
+    om = cosmo["Omega_c"] + cosmo["Omega_b"]
+    h0c = cosmo["h"] * 100 / 299792.458
+    q = 1.5 * om * h0c**2 * chi * (chi_s - chi) / chi_s / a
+    dchi_dz = 1 / (h0c * pyccl.h_over_h0(cosmo, a))
+    for k, lv in enumerate([100.0, 1000.0]):
+        pk = np.array([pyccl.nonlin_matter_power(cosmo, (lv + 0.5) / c, ai)
+                       for c, ai in zip(chi, a, strict=True)])
+        prefactor = (lv + 2) * (lv + 1) * lv * (lv - 1) / (lv + 0.5) ** 4
+        limber = prefactor * np.trapezoid(q**2 / chi**2 * pk * dchi_dz, zz)
+        assert ours[k] == pytest.approx(limber, rel=1e-2)
+
+
+def test_known_shift_gives_the_expected_cl_bias(cosmo):
+    """A thin clustering bin moved by dz: C_l scales as H(z)/chi(z)^2 P((l+1/2)/chi, z)."""
+    import pyccl
+
+    from cosmoml.cosmology import cl_bias
+
+    z = np.linspace(0.001, 1.5, 3000)
+    dz, z0 = 0.01, 0.6
+    res = cl_bias(z, _gauss(z, z0, 0.03)[None], _gauss(z, z0 + dz, 0.03)[None],
+                  kind="clustering", ell_edges=np.array([90.0, 110.0, 900.0, 1100.0]),
+                  cosmo=cosmo)
+    assert res.attrs["equivalent_dz"][0] == pytest.approx(dz, abs=2e-4)
+
+    def kernel(zv, lv):
+        a = 1 / (1 + zv)
+        chi = pyccl.comoving_radial_distance(cosmo, a)
+        return (pyccl.h_over_h0(cosmo, a) / chi**2
+                * pyccl.nonlin_matter_power(cosmo, (lv + 0.5) / chi, a))
+
+    for _, row in res.iterrows():
+        expected = kernel(z0 + dz, row["ell"]) / kernel(z0, row["ell"]) - 1
+        assert row["rel_bias"] == pytest.approx(expected, rel=0.1, abs=2e-3)
+        assert row["sigma_rel"] > 0
+    assert res.attrs["chi2"] > 0
+
+
+def test_knox_errors_follow_mode_counting(cosmo):
+    from cosmoml.cosmology import knox_sigma
+
+    cls = np.array([[1e-9], [5e-10], [2e-9]])  # pairs (0,0), (0,1), (1,1)
+    noise = np.array([1e-9, 1e-9])
+    s = knox_sigma(cls, noise, np.array([100.0]), np.array([10.0]), 0.25)
+    denom = 201 * 10 * 0.25
+    assert s[0, 0] == pytest.approx(np.sqrt(2 * (2e-9) ** 2 / denom))
+    assert s[1, 0] == pytest.approx(np.sqrt((2e-9 * 3e-9 + (5e-10) ** 2) / denom))
