@@ -137,3 +137,76 @@ def test_knox_errors_follow_mode_counting(cosmo):
     denom = 201 * 10 * 0.25
     assert s[0, 0] == pytest.approx(np.sqrt(2 * (2e-9) ** 2 / denom))
     assert s[1, 0] == pytest.approx(np.sqrt((2e-9 * 3e-9 + (5e-10) ** 2) / denom))
+
+
+# -- deep-field calibration ---------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def wide_deep():
+    from cosmoml.catalog.columns import ColumnMap
+    from cosmoml.model import PhotoZModel
+    from cosmoml.nz import assign_bins
+    from cosmoml.nz.deepfield import degrade_deep
+    from cosmoml.sims import simulate_wide_deep
+
+    pair = simulate_wide_deep(n_deep=20_000, n_wide=150_000, seed=3)
+    bands = list("ugrizy")
+    model = PhotoZModel("knn").fit(pair.wide.sample(3000, random_state=0),
+                                   ColumnMap(bands, "{band}", "{band}_err", "redshift", "id"))
+
+    def wide_bins(df):  # the wide survey's selection (i < 24) and bin assignment
+        pdfs, ok = model.predict_pdf(df.assign(id=0))
+        return np.where(ok & (df["i"].to_numpy() < 24), assign_bins(pdfs.median()), -1)
+
+    bins = wide_bins(pair.wide)
+    truth = np.array([pair.wide["redshift"][bins == b].mean() for b in range(4)])
+    real = degrade_deep(pair.deep, bands, pair.wide_noise, n_real=3, seed=4)
+    return pair, bins, truth, real, wide_bins(real)
+
+
+def test_deepfield_assign_recovers_bin_means_within_errors(wide_deep):
+    from cosmoml.nz.deepfield import deepfield_nz_assign
+
+    pair, _, truth, real, real_bins = wide_deep
+    res = deepfield_nz_assign(real_bins, real["source"], pair.deep["redshift"],
+                              pair.deep["patch"], n_bins=4)
+    t = res.table
+    assert (t["sigma_sample"] > 0).all() and (t["sigma_match"] > 0).all()
+    assert (t["sigma"] < 0.01).all()
+    # perfect labels: unbiased within the uncertainties (3 sigma) and the 0.01 bar
+    assert np.all(np.abs(t["mean_z"] - truth) < np.maximum(3 * t["sigma"], 0.002))
+    assert np.all(np.abs(t["mean_z"] - truth) < 0.01)
+
+
+def test_injected_label_shift_moves_the_calibrated_means(wide_deep):
+    from cosmoml.nz.deepfield import deepfield_nz_assign
+
+    pair, _, _, real, real_bins = wide_deep
+    labels = pair.deep["z_label"].to_numpy()
+    base = deepfield_nz_assign(real_bins, real["source"], labels, n_bins=4).table["mean_z"]
+    shifted = deepfield_nz_assign(real_bins, real["source"], labels + 0.02,
+                                  n_bins=4).table["mean_z"]
+    np.testing.assert_allclose(shifted - base, 0.02, atol=2e-4)  # grid-interpolation level
+
+
+def test_deepfield_knn_matching_and_label_term(wide_deep):
+    from cosmoml.catalog.features import PhotometryFeatures
+    from cosmoml.nz.deepfield import deepfield_nz
+
+    pair, bins, truth, real, _ = wide_deep
+    bands = list("ugrizy")
+    sub = np.random.default_rng(0).choice(len(pair.wide), 20_000, replace=False)
+    feat = PhotometryFeatures(bands, magnitudes="reference").fit(pair.wide[bands].to_numpy())
+    wx, _ = feat.transform(pair.wide[bands].to_numpy()[sub])
+    dx, ok = feat.transform(real[bands].to_numpy())
+    scale = wx.std(axis=0)
+    res = deepfield_nz(wx / scale, bins[sub], dx[ok] / scale, real["source"].to_numpy()[ok],
+                       pair.deep["redshift"], pair.deep["patch"], n_bins=4, k=5,
+                       label_sigma=0.002, external_sigma=0.003)
+    t = res.table
+    assert np.all(np.abs(t["mean_z"] - truth) < 0.015)  # kNN smoothing: looser (README)
+    np.testing.assert_allclose(t["sigma_label"], 0.002 * (1 + t["mean_z"]))
+    assert (t["sigma"] >= t["sigma_external"]).all() and (t["sigma_external"] == 0.003).all()
+    with pytest.raises(ConfigError, match="columns"):
+        deepfield_nz(wx[:, :3], bins[sub], dx[ok], real["source"].to_numpy()[ok],
+                     pair.deep["redshift"])
