@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv demo test lint bench bench-shift bench-scale bench-rail clean
+.PHONY: venv demo test lint bench bench-shift bench-scale bench-calibration bench-rail clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,9 @@ bench-shift: $(STAMP)
 
 bench-scale: $(STAMP)
 	$(BIN)/python benchmarks/scale.py
+
+bench-calibration: $(STAMP)
+	$(BIN)/python benchmarks/calibration.py
 
 bench-rail:
 	bash benchmarks/setup_rail_env.sh

@@ -210,3 +210,40 @@ def test_deepfield_knn_matching_and_label_term(wide_deep):
     with pytest.raises(ConfigError, match="columns"):
         deepfield_nz(wx[:, :3], bins[sub], dx[ok], real["source"].to_numpy()[ok],
                      pair.deep["redshift"])
+
+
+def test_label_bias_is_measured_per_bin_and_corrected(wide_deep):
+    from cosmoml.nz.deepfield import deepfield_nz_assign, label_bias_by_bin
+
+    pair, _, _, real, real_bins = wide_deep
+    z = pair.deep["redshift"].to_numpy()
+    biased = z + 0.03 * (1 + z)  # labels 3% (1+z) too high, known from validation spec-z
+    spec = np.where(np.arange(z.size) % 2 == 0, z, np.nan)  # half have a spec-z
+    lb = label_bias_by_bin(real_bins, real["source"], biased, spec, 4)
+    plain = deepfield_nz_assign(real_bins, real["source"], z, n_bins=4).table
+    fixed = deepfield_nz_assign(real_bins, real["source"], biased, n_bins=4,
+                                label_error=(lb["bias"], lb["sigma"])).table
+    np.testing.assert_allclose(fixed["mean_z"], plain["mean_z"], atol=0.003)
+    assert (lb["sigma"] < 0.002).all() and (fixed["sigma_label"] == lb["sigma"]).all()
+
+
+def test_cli_calibrate_combine(tmp_path):
+    import pandas as pd
+
+    from .test_cli import run
+
+    pd.DataFrame({"method": ["deep"] * 2 + ["wz"] * 2, "bin": [0, 1, 0, 1],
+                  "dz": [0.01, 0.0, 0.004, 0.06], "sigma": [0.015, 0.01, 0.02, 0.01]}).to_csv(
+        tmp_path / "s.csv", index=False)
+    r = run("calibrate", "combine", tmp_path / "s.csv", "--output", tmp_path / "c.csv")
+    assert r.returncode == 0, r.stderr
+    table = pd.read_csv(tmp_path / "c.csv")
+    w = np.array([1 / 0.015**2, 1 / 0.02**2])
+    assert table.loc[0, "dz_combined"] == pytest.approx((0.01 * w[0] + 0.004 * w[1]) / w.sum())
+    assert table["inconsistent"].tolist() == [False, True]
+    assert "disagree in bin(s) [1]" in r.stderr
+    pd.DataFrame({"method": ["a"], "bin": [0], "dz": ["oops"], "sigma": [0.1]}).to_csv(
+        tmp_path / "bad.csv", index=False)
+    r = run("calibrate", "combine", tmp_path / "bad.csv", "--output", tmp_path / "x.csv")
+    assert r.returncode == 2 and "bad.csv: column 'dz' row 0: not a number" in r.stderr
+    assert not (tmp_path / "x.csv").exists()

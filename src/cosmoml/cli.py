@@ -493,6 +493,49 @@ def experiment_shift(
               f"{100 * d['covered_fraction']:.1f}%; report: {Path(output_dir) / 'report.html'}")
 
 
+calibrate_app = typer.Typer(
+    no_args_is_help=True, rich_markup_mode=None,
+    help="n(z) calibration without a representative spec-z sample (deep fields, clustering "
+    "redshifts, their combination).",
+)
+app.add_typer(calibrate_app, name="calibrate")
+
+
+@calibrate_app.command(
+    "combine",
+    epilog="Example: cosmoml calibrate combine shifts.csv --output combined.csv  "
+    "(shifts.csv: columns method,bin,dz,sigma; one row per method and bin)",
+)
+def calibrate_combine_cmd(
+    shifts: Path = typer.Argument(..., help="CSV or parquet: method, bin, dz, sigma."),
+    output: Path = typer.Option(None, "--output", "-o", help="Write the table as CSV."),
+    p_threshold: float = typer.Option(0.01, help="χ² p-value below which a bin's methods "
+                                      "are inconsistent."),
+    inflate: bool = typer.Option(True, help="Inflate an inconsistent bin's σ by √(χ²/dof)."),
+) -> None:
+    """Inverse-variance combination of per-bin Δz from several methods, with a χ²
+    consistency test per bin (DES Y1's table)."""
+    from cosmoml.workflows_calibration import combine_file
+
+    table = combine_file(shifts, output, p_threshold, inflate)
+    t = Table(title="combined mean-redshift shifts")
+    for c in ("bin", "dz_combined", "sigma_combined", "chi2", "dof", "p_value",
+              "max_tension_sigma", "inconsistent"):
+        t.add_column(c)
+    for _, r in table.iterrows():
+        t.add_row(str(int(r["bin"])), f"{r['dz_combined']:+.4f}", f"{r['sigma_combined']:.4f}",
+                  f"{r['chi2']:.2f}", str(int(r["dof"])), f"{r['p_value']:.3f}",
+                  f"{r['max_tension_sigma']:.1f}", "YES" if r["inconsistent"] else "no")
+    out.print(t)
+    bad = table.loc[table["inconsistent"], "bin"].astype(int).tolist()
+    if bad:
+        note = "; their combined σ is inflated" if inflate else ""
+        err.print(f"warning: the methods disagree in bin(s) {bad} (p < {p_threshold}){note}",
+                  markup=False)
+    if output:
+        out.print(f"wrote {output}")
+
+
 @app.command()
 def version() -> None:
     """Print the cosmoml version."""
