@@ -247,3 +247,51 @@ def test_cli_calibrate_combine(tmp_path):
     r = run("calibrate", "combine", tmp_path / "bad.csv", "--output", tmp_path / "x.csv")
     assert r.returncode == 2 and "bad.csv: column 'dz' row 0: not a number" in r.stderr
     assert not (tmp_path / "x.csv").exists()
+
+
+# -- clustered mocks ------------------------------------------------------------------------
+
+def _w(a, b, rand, **kw):
+    import treecorr
+
+    def cat(df):
+        return treecorr.Catalog(ra=df["ra"], dec=df["dec"], ra_units="deg", dec_units="deg")
+
+    ca, cb, cr = cat(a), cat(b), cat(rand)
+    kw = {"min_sep": 0.1, "max_sep": 0.8, "nbins": 3, "sep_units": "deg", **kw}
+    ab, ar, rb, rr = (__import__("treecorr").NNCorrelation(**kw) for _ in range(4))
+    ab.process(ca, cb)
+    ar.process(ca, cr)
+    rb.process(cr, cb)
+    rr.process(cr)
+    return ab.calculateXi(rr=rr, dr=ar, rd=rb)[0]
+
+
+def test_lognormal_mock_clusters_within_shells_not_across():
+    import pyccl
+
+    from cosmoml.cosmology import ccl_cosmology
+    from cosmoml.sims.mocks import lognormal_mock, shell_cls
+
+    cosmo = ccl_cosmology()
+    m = lognormal_mock(area_deg2=50, n_unknown=150_000, n_reference=60_000,
+                       bias_unknown=1.0, bias_reference=lambda z: 1.0 + z, seed=2, cosmo=cosmo)
+    # sizes follow the requests (Poisson and clustering scatter only)
+    assert len(m.unknown) == pytest.approx(150_000, rel=0.05)
+    assert len(m.reference) == pytest.approx(60_000, rel=0.05)
+    assert (m.unknown["bin"].isin([-1, 0, 1, 2, 3])).all()
+    rand = m.randoms.iloc[:150_000]
+    u, r = m.unknown, m.reference
+    same_u = u[(u["z_true"] >= 0.6) & (u["z_true"] < 0.65)]
+    same_r = r[(r["z"] >= 0.6) & (r["z"] < 0.65)]
+    far_r = r[(r["z"] >= 1.0) & (r["z"] < 1.05)]
+    w_same = _w(same_u, same_r, rand)
+    w_far = _w(same_u, far_r, rand)
+    theta = np.geomspace(0.1, 0.8, 4)
+    theta = np.sqrt(theta[1:] * theta[:-1])
+    ell = np.arange(1, 20_000).astype(float)
+    cl = shell_cls(cosmo, np.array([0.6, 0.65]), ell)[0]
+    expected = 1.0 * 1.625 * pyccl.correlation(cosmo, ell=ell, C_ell=cl, theta=theta,
+                                                type="NN")  # b_u b_r(z = 0.625) w_mm
+    assert np.all(w_same > 0.5 * expected) and np.all(w_same < 2.0 * expected)
+    assert np.all(np.abs(w_far) < 0.25 * w_same)  # independent shells
