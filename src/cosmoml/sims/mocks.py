@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from itertools import pairwise
 
 import numpy as np
 import pandas as pd
@@ -46,7 +47,7 @@ def shell_cls(cosmo, z_edges: np.ndarray, ell: np.ndarray) -> np.ndarray:
     import pyccl
 
     out = []
-    for lo, hi in zip(z_edges[:-1], z_edges[1:], strict=True):
+    for lo, hi in pairwise(z_edges):
         z = np.linspace(max(lo, 1e-3), hi, 32)
         tr = pyccl.NumberCountsTracer(cosmo, has_rsd=False, dndz=(z, np.ones_like(z)),
                                       bias=(z, np.ones_like(z)))
@@ -146,16 +147,15 @@ def lognormal_mock(
         return np.trapezoid(w[sel], z[sel]) / total if total > 0 and sel.sum() > 1 else 0.0
 
     unk, ref = [], []
-    for s, (lo, hi) in enumerate(zip(z_edges[:-1], z_edges[1:], strict=True)):
+    for s, (lo, hi) in enumerate(pairwise(z_edges)):
         cl = cls[s]
         g = _gaussian_field(lambda lv, cl=cl: np.exp(np.interp(np.log(lv), log_ell,
                                                                 np.log(np.maximum(cl, 1e-30)))),
                             n, pix_rad, rng)
         var = g.var()
         zmid = np.array([0.5 * (lo + hi)])
-        for sample, nz_pair, total, b, out in (("u", unknown_nz, n_unknown, bias_unknown, unk),
-                                               ("r", reference_nz, n_reference, bias_reference,
-                                                ref)):
+        for nz_pair, total, b, out in ((unknown_nz, n_unknown, bias_unknown, unk),
+                                       (reference_nz, n_reference, bias_reference, ref)):
             mean = total * shell_fraction(nz_pair, lo, hi) / (n * n)
             if mean <= 0:
                 continue
