@@ -66,6 +66,8 @@ def clustering_nz(
     n_theta: int = 40,
     cosmo=None,
     dm_correction: bool = True,
+    max_randoms: int = 1_000_000,
+    bin_slop: float = 0.3,
     seed: int = 0,
 ) -> ClusteringResult:
     """Clustering-redshift n(z) and mean redshift of each unknown bin.
@@ -86,6 +88,12 @@ def clustering_nz(
         Per bin, the (z_lo, z_hi) window of its mean redshift (default: the whole range).
     npatch
         Jackknife patches (k-means on the randoms).
+    max_randoms
+        Randoms beyond this many are subsampled (their pair counts are normalised).
+    bin_slop
+        TreeCorr's binning tolerance (in units of the log-θ bin width; 0.3 is within
+        TreeCorr's advice and ~1.6x faster than 0.1 here). Fewer θ bins or randoms were
+        faster still but moved the highest bin's mean by 0.03 on a 1000 deg² mock.
     """
     import treecorr
 
@@ -114,13 +122,17 @@ def clustering_nz(
     th_max = np.degrees(r_max_mpc * (1 + zc) / chi)
     kw = {"min_sep": float(th_min.min()) * 0.99, "max_sep": float(th_max.max()) * 1.01,
           "nbins": n_theta, "sep_units": "deg", "var_method": "jackknife",
-          "bin_slop": 0.1, "cross_patch_weight": "simple"}
+          "bin_slop": bin_slop, "cross_patch_weight": "simple"}
 
-    rand = _catalog(randoms, npatch=npatch, rng=np.random.default_rng(seed))
+    rng = np.random.default_rng(seed)
+    if len(randoms) > max_randoms:
+        randoms = randoms.iloc[np.sort(rng.choice(len(randoms), max_randoms, replace=False))]
+    rand = _catalog(randoms, npatch=npatch, rng=rng)
     centers = rand.patch_centers
     unk = [_catalog(unknown[bins == b], patch_centers=centers) for b in range(n_bins)]
     slices = [(zr >= lo) & (zr < hi) for lo, hi in pairwise(z_edges)]
-    keep = [k for k, s in enumerate(slices) if s.sum() >= 10]
+    in_window = [any(lo <= zc[k] <= hi for lo, hi in windows) for k in range(zc.size)]
+    keep = [k for k, s in enumerate(slices) if s.sum() >= 10 and in_window[k]]
     rr = treecorr.NNCorrelation(**kw)
     rr.process(rand)
     corrs: list = []  # per kept slice: rr_auto, dr, then the n_bins cross correlations
