@@ -40,7 +40,7 @@ import pandas as pd
 from sklearn.neighbors import KDTree
 
 from cosmoml.errors import ConfigError
-from cosmoml.nz.methods import mean_z
+from cosmoml.nz.methods import mean_z, point_nz
 from cosmoml.pdf import make_grid
 
 
@@ -52,18 +52,6 @@ class DeepFieldResult:
     nz: np.ndarray
     table: pd.DataFrame
     matched_labels: np.ndarray = field(repr=False)
-
-
-def _hist(labels: np.ndarray, weights: np.ndarray, grid: np.ndarray) -> np.ndarray:
-    """Labels as a density on the grid (linear assignment to the two nearest nodes)."""
-    from cosmoml.estimators.base import linear_assign
-
-    lo, hi, t = linear_assign(grid, labels)
-    h = np.bincount(lo, weights * (1 - t), minlength=grid.size)
-    h += np.bincount(hi, weights * t, minlength=grid.size)
-    dz = np.gradient(grid)
-    total = h.sum()
-    return h / dz / total if total > 0 else np.full(grid.size, np.nan)
 
 
 def _match(wide_x: np.ndarray, ref_x: np.ndarray, k: int) -> np.ndarray:
@@ -128,32 +116,16 @@ def deepfield_nz(
     n_bins = int(wide_bins.max()) + 1 if n_bins is None else n_bins
     ref_labels = deep_labels[deep_source]
 
-    def bin_means(ref_rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        idx = ref_rows[_match(wide_x, deep_x[ref_rows], k)]
-        labels = ref_labels[idx]  # (n_wide, k)
-        nz = np.array([_hist(labels[wide_bins == b].ravel(),
-                             np.ones(labels[wide_bins == b].size), grid)
-                       for b in range(n_bins)])
-        return nz, labels
+    def nz_of(ref_rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        labels = ref_labels[ref_rows[_match(wide_x, deep_x[ref_rows], k)]]  # (n_wide, k)
+        return point_nz(labels.ravel(), np.repeat(wide_bins, labels.shape[1]), grid,
+                        n_bins, linear=True), labels
 
-    all_rows = np.arange(len(deep_x))
-    nz, labels = bin_means(all_rows)
+    nz, labels = nz_of(np.arange(len(deep_x)))
     means = mean_z(nz, grid)
-
-    # matching noise: each degradation realisation on its own
-    occurrence = _occurrence(deep_source)
-    n_real = int(occurrence.max()) + 1
-    if n_real > 1:
-        per_real = np.array([mean_z(bin_means(np.flatnonzero(occurrence == r))[0], grid)
-                             for r in range(n_real)])
-        sig_match = per_real.std(axis=0, ddof=1) / np.sqrt(n_real)
-    else:
-        sig_match = np.zeros(n_bins)
-
-    sig_sample = _jackknife(deep_patch, deep_source,
-                            lambda rows: mean_z(bin_means(rows)[0], grid), n_bins)
-    table = _table(n_bins, [int(np.sum(wide_bins == b)) for b in range(n_bins)], means,
-                   sig_sample, external_sigma, sig_match, label_sigma)
+    table = _table(wide_bins, n_bins, means, deep_source, deep_patch,
+                   lambda rows: mean_z(nz_of(rows)[0], grid), external_sigma,
+                   label_sigma * (1 + means))
     return DeepFieldResult(grid, nz, table, labels)
 
 
@@ -187,30 +159,20 @@ def deepfield_nz_assign(
     ref_labels = deep_labels[deep_source]
 
     def nz_of(rows: np.ndarray) -> np.ndarray:
-        return np.array([_hist(ref_labels[rows][real_bins[rows] == b],
-                               np.ones(np.sum(real_bins[rows] == b)), grid)
-                         for b in range(n_bins)])
+        return point_nz(ref_labels[rows], real_bins[rows], grid, n_bins, linear=True)
 
     nz = nz_of(np.arange(real_bins.size))
     means = mean_z(nz, grid)
-    occurrence = _occurrence(deep_source)
-    n_real = int(occurrence.max()) + 1
-    sig_match = (np.array([mean_z(nz_of(np.flatnonzero(occurrence == r)), grid)
-                           for r in range(n_real)]).std(axis=0, ddof=1) / np.sqrt(n_real)
-                 if n_real > 1 else np.zeros(n_bins))
-    sig_sample = _jackknife(deep_patch, deep_source,
-                            lambda rows: mean_z(nz_of(rows), grid), n_bins)
-    table = _table(n_bins, [int(np.sum(real_bins == b)) for b in range(n_bins)], means,
-                   sig_sample, external_sigma, sig_match, label_sigma)
-    if label_error is not None:
-        bias, sig = (np.asarray(a, dtype=float) for a in label_error)
-        table["label_bias"] = bias
-        table["mean_z"] = means - bias
-        table["sigma_label"] = sig
-        table["sigma"] = np.sqrt(sig_sample**2 + table["sigma_external"] ** 2
-                                 + sig_match**2 + sig**2)
+    if label_error is None:
+        bias, sig_label = np.zeros(n_bins), label_sigma * (1 + means)
+    else:
+        bias, sig_label = (np.asarray(a, dtype=float) for a in label_error)
         nz = np.array([np.interp(grid + bb, grid, row, left=0, right=0)
                        for row, bb in zip(nz, bias, strict=True)])
+    table = _table(real_bins, n_bins, means - bias, deep_source, deep_patch,
+                   lambda rows: mean_z(nz_of(rows), grid), external_sigma, sig_label)
+    if label_error is not None:
+        table["label_bias"] = bias
     return DeepFieldResult(grid, nz, table, ref_labels)
 
 
@@ -261,14 +223,22 @@ def _jackknife(deep_patch, deep_source, bin_means, n_bins: int) -> np.ndarray:
     return np.sqrt((n - 1) / n * np.sum((jk - jk.mean(axis=0)) ** 2, axis=0))
 
 
-def _table(n_bins, counts, means, sig_sample, external_sigma, sig_match, label_sigma):
+def _table(bins, n_bins, means, deep_source, deep_patch, bin_means, external_sigma,
+           sig_label) -> pd.DataFrame:
+    """Means and uncertainties per bin. ``bin_means(rows)`` recomputes the bins' means
+    from a subset of the realisations: once per degradation realisation (matching noise:
+    their spread over √n_real) and once per left-out patch (jackknife)."""
+    occurrence = _occurrence(deep_source)
+    n_real = int(occurrence.max()) + 1
+    sig_match = (np.array([bin_means(np.flatnonzero(occurrence == r)) for r in range(n_real)])
+                 .std(axis=0, ddof=1) / np.sqrt(n_real) if n_real > 1 else np.zeros(n_bins))
+    sig_sample = _jackknife(deep_patch, deep_source, bin_means, n_bins)
     sig_ext = np.broadcast_to(np.asarray(external_sigma, dtype=float), (n_bins,))
-    sig_label = label_sigma * (1 + means)
     total = np.sqrt(sig_sample**2 + sig_ext**2 + sig_match**2 + sig_label**2)
     return pd.DataFrame({
-        "bin": np.arange(n_bins), "n": counts, "mean_z": means,
-        "sigma_sample": sig_sample, "sigma_external": sig_ext, "sigma_match": sig_match,
-        "sigma_label": sig_label, "sigma": total,
+        "bin": np.arange(n_bins), "n": [int(np.sum(bins == b)) for b in range(n_bins)],
+        "mean_z": means, "sigma_sample": sig_sample, "sigma_external": sig_ext,
+        "sigma_match": sig_match, "sigma_label": sig_label, "sigma": total,
     })
 
 

@@ -14,11 +14,23 @@ from cosmoml.pdf import _trapz_weights
 from cosmoml.shift.diagnostics import effective_sample_size
 
 
-def _grid_histogram(z: np.ndarray, w: np.ndarray, grid: np.ndarray) -> np.ndarray:
-    """Weighted histogram of ``z`` on cells centred on the grid nodes, as a density."""
-    mids = 0.5 * (grid[1:] + grid[:-1])
-    idx = np.searchsorted(mids, z)
-    h = np.bincount(idx, weights=w, minlength=grid.size)[: grid.size].astype(float)
+def _grid_histogram(z: np.ndarray, w: np.ndarray, grid: np.ndarray,
+                    linear: bool = False) -> np.ndarray:
+    """Weighted histogram of ``z`` on cells centred on the grid nodes, as a density.
+
+    ``linear`` shares each value between its two neighbouring nodes in proportion to
+    distance (the mean of the histogram is then the weighted mean of ``z`` exactly, away
+    from the grid's ends) instead of giving it to the nearest node."""
+    if linear:
+        from cosmoml.estimators.base import linear_assign
+
+        lo, hi, t = linear_assign(grid, np.asarray(z, dtype=float))
+        h = np.bincount(lo, w * (1 - t), minlength=grid.size)
+        h += np.bincount(hi, w * t, minlength=grid.size)
+    else:
+        mids = 0.5 * (grid[1:] + grid[:-1])
+        idx = np.searchsorted(mids, z)
+        h = np.bincount(idx, weights=w, minlength=grid.size)[: grid.size].astype(float)
     norm = h @ _trapz_weights(grid)
     return h / norm if norm > 0 else h
 
@@ -42,11 +54,13 @@ def std_z(nz: np.ndarray, grid: np.ndarray) -> np.ndarray:
     return np.sqrt(var)
 
 
-def point_nz(z_point, bins, grid, n_bins: int, weights=None) -> np.ndarray:
-    """Histogram of the point estimates of each bin's objects."""
+def point_nz(z_point, bins, grid, n_bins: int, weights=None,
+             linear: bool = False) -> np.ndarray:
+    """Histogram of the point estimates of each bin's objects (``linear``: see
+    :func:`_grid_histogram`)."""
     z_point, bins = np.asarray(z_point, dtype=float), np.asarray(bins)
     w = np.ones(z_point.size) if weights is None else np.asarray(weights, dtype=float)
-    return np.array([_grid_histogram(z_point[bins == b], w[bins == b], grid)
+    return np.array([_grid_histogram(z_point[bins == b], w[bins == b], grid, linear)
                      for b in range(n_bins)])
 
 
