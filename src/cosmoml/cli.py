@@ -220,12 +220,9 @@ def predict(
                 progress=lambda n: prog.update(task, advance=n),
                 bad_values=bad_values,
             )
-    import numpy as np
+    from cosmoml.model import flag_counts
 
-    from cosmoml.model import FLAG_BITS
-
-    flags = result["flag"].to_numpy()
-    counts = {k: int(np.count_nonzero(flags & bit)) for k, bit in FLAG_BITS.items()}
+    counts = flag_counts(result["flag"].to_numpy())
     out.print(f"wrote {output}: {len(result):,} rows; flagged: {_flag_summary(counts)}")
 
 

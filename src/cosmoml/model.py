@@ -54,6 +54,12 @@ FLAG_BITS = {"no_pdf": FLAG_NO_PDF, "nondetection": FLAG_NONDETECTION,
              "bad_value": FLAG_BAD_VALUE}
 
 
+def flag_counts(flags: np.ndarray) -> dict[str, int]:
+    """How many rows carry each bit of :data:`FLAG_BITS`."""
+    flags = np.asarray(flags)
+    return {name: int(np.count_nonzero(flags & bit)) for name, bit in FLAG_BITS.items()}
+
+
 class PhotoZModel:
     """End-to-end photo-z model working on catalogue tables.
 

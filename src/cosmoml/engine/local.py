@@ -35,7 +35,7 @@ from cosmoml import __version__
 from cosmoml.catalog.io import atomic_path, read_columns
 from cosmoml.engine.parts import Part, expand_inputs, plan_parts, read_part
 from cosmoml.errors import CatalogError, CosmomlError
-from cosmoml.model import FLAG_BITS, PhotoZModel
+from cosmoml.model import FLAG_BITS, PhotoZModel, flag_counts
 from cosmoml.pdf_codec import encode, parse_encoding, quantile_levels
 
 MANIFEST = "manifest.json"
@@ -107,9 +107,8 @@ def predict_part(model: PhotoZModel, part: Part, out_path: Path, chunk_size: int
                                               compression="zstd")
                 writer.write_table(table.replace_schema_metadata(writer.schema.metadata))
                 rows += table.num_rows
-                flags = table.column("flag").to_numpy()
-                for name, bit in FLAG_BITS.items():
-                    flagged[name] += int(np.count_nonzero(flags & bit))
+                for name, n in flag_counts(table.column("flag").to_numpy()).items():
+                    flagged[name] += n
         finally:
             if writer is not None:
                 writer.close()
