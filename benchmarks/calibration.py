@@ -44,6 +44,7 @@ def main() -> None:
 
     from cosmoml.catalog.columns import ColumnMap
     from cosmoml.catalog.features import PhotometryFeatures
+    from cosmoml.catalog.io import atomic_path
     from cosmoml.cosmology import angular_cls, ccl_cosmology, cl_bias
     from cosmoml.model import PhotoZModel
     from cosmoml.nz import assign_bins
@@ -164,14 +165,12 @@ def main() -> None:
     print(f"our C_ell vs pyccl's own: max relative difference {agree:.1e}")
 
     out = Path(args.output)
-    out.parent.mkdir(parents=True, exist_ok=True)
     doc = {"benchmark": "calibration", "machine": platform.platform(), "seeds": args.seeds,
            "truth_bin_means": truth.tolist(), "rows": rows, "summary": summary,
            "cl_impact": impact, "cl_matches_pyccl": agree,
            "seconds": time.perf_counter() - t0}
-    tmp = out.with_name("." + out.name + ".tmp")
-    tmp.write_text(json.dumps(doc, indent=1))
-    tmp.replace(out)
+    with atomic_path(out) as tmp:  # never a half-written results file
+        tmp.write_text(json.dumps(doc, indent=1))
     print(f"wrote {out}")
 
 

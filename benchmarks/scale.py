@@ -212,6 +212,7 @@ def main() -> None:
     from sklearn.ensemble import RandomForestRegressor
 
     from cosmoml.catalog.columns import ColumnMap
+    from cosmoml.catalog.io import atomic_path
     from cosmoml.datasets import load_buzzard
     from cosmoml.model import PhotoZModel
 
@@ -284,12 +285,10 @@ def main() -> None:
     summary["encoding_fidelity"] = fid
     print(json.dumps(summary))
     out = Path(args.output)
-    out.parent.mkdir(parents=True, exist_ok=True)
     doc = {"benchmark": "scale", "machine": platform.platform(), "results": results,
            "summary": summary}
-    tmp_out = out.with_name("." + out.name + ".tmp")
-    tmp_out.write_text(json.dumps(doc, indent=1))
-    tmp_out.replace(out)
+    with atomic_path(out) as tmp_json:  # never a half-written results file
+        tmp_json.write_text(json.dumps(doc, indent=1))
     print(f"wrote {out}")
 
 

@@ -38,6 +38,7 @@ import pandas as pd
 
 from cosmoml import __version__
 from cosmoml.catalog.columns import ColumnMap
+from cosmoml.catalog.io import atomic_path
 from cosmoml.datasets import load_buzzard, load_dc2
 from cosmoml.experiment import compare_methods
 from cosmoml.selection import (
@@ -186,15 +187,13 @@ def main() -> None:
     print(f"reported uncertainty covers |Δ⟨z⟩| in "
           f"{100 * summary['uncertainty_covers_fraction_all']:.0f}% of (scenario, method, bin)")
     out = Path(args.output)
-    out.parent.mkdir(parents=True, exist_ok=True)
     doc = {
         "benchmark": "shift", "cosmoml_version": __version__, "estimator": args.estimator,
         "machine": platform.platform(), "seconds": time.perf_counter() - t0,
         "rows": df.to_dict(orient="records"), "summary": summary,
     }
-    tmp = out.with_name("." + out.name + ".tmp")
-    tmp.write_text(json.dumps(doc, indent=1, default=float))
-    tmp.replace(out)
+    with atomic_path(out) as tmp:  # never a half-written results file
+        tmp.write_text(json.dumps(doc, indent=1, default=float))
     print(f"wrote {out}")
 
 
