@@ -249,6 +249,88 @@ def test_cli_calibrate_combine(tmp_path):
     assert not (tmp_path / "x.csv").exists()
 
 
+def test_cli_calibrate_deepfield_from_files(wide_deep, tmp_path):
+    """The deep field as files: a saved model, the deep catalogue (labels, patches, a
+    validation spec-z for half of it); the CLI degrades, selects, bins and calibrates."""
+    import pandas as pd
+
+    from .test_cli import run
+
+    pair, _, truth, _, _ = wide_deep
+    model = tmp_path / "pz.cosmoml"
+    from cosmoml.catalog.columns import ColumnMap
+    from cosmoml.model import PhotoZModel
+
+    PhotoZModel("knn").fit(pair.wide.sample(3000, random_state=0),
+                           ColumnMap(list("ugrizy"), "{band}", "{band}_err", "redshift",
+                                     "id")).save(model)
+    deep = pair.deep.assign(z_spec=np.where(np.arange(len(pair.deep)) % 2 == 0,
+                                            pair.deep["redshift"], np.nan))
+    deep.to_parquet(tmp_path / "deep.parquet")
+    r = run("calibrate", "deepfield", model, tmp_path / "deep.parquet", "--mag-limit", "i<24",
+            "--n-real", 2, "--spec-column", "z_spec", "--output", tmp_path / "deep.csv",
+            "--nz-output", tmp_path / "deep_nz.csv")
+    assert r.returncode == 0, r.stderr
+    t = pd.read_csv(tmp_path / "deep.csv")
+    assert t["method"].eq("deepfield").all() and len(t) == 4
+    assert np.all(np.abs(t["mean_z"] - truth) < np.maximum(3 * t["sigma"], 0.01))
+    nz = pd.read_csv(tmp_path / "deep_nz.csv")
+    assert list(nz.columns) == ["z", "bin0", "bin1", "bin2", "bin3"]
+    r = run("calibrate", "deepfield", model, tmp_path / "deep.parquet", "--label-column",
+            "nope", "--output", tmp_path / "x.csv")
+    assert r.returncode == 2 and "deep.parquet: missing column(s) ['nope']" in r.stderr
+    assert not (tmp_path / "x.csv").exists()
+    r = run("calibrate", "deepfield", model, tmp_path / "deep.parquet", "--mag-limit", "q<3")
+    assert r.returncode == 2 and "band 'q'" in r.stderr
+
+
+def test_cli_mock_clustering_and_combine(tmp_path):
+    """cosmoml mock → calibrate clustering → calibrate combine (with a deep-field-like
+    table), and the errors for bad positions and a missing redshift column."""
+    import pandas as pd
+
+    from .test_cli import run
+
+    r = run("mock", tmp_path / "m", "--area-deg2", 60, "--n-unknown", 80_000,
+            "--n-reference", 30_000, "--n-randoms-factor", 2, "--seed", 1)
+    assert r.returncode == 0, r.stderr
+    u = pd.read_parquet(tmp_path / "m" / "unknown.parquet")
+    assert {"ra", "dec", "z_true", "z_phot", "bin"} <= set(u.columns)
+    windows = "0:0.68,0.18:0.88,0.38:1.15,0.65:1.55"
+    r = run("calibrate", "clustering", *(tmp_path / "m" / f"{n}.parquet" for n in
+                                         ("unknown", "reference", "randoms")),
+            "--windows", windows, "--npatch", 9, "--z-min", 0.0, "--z-max", 1.6,
+            "--output", tmp_path / "wz.csv", "--nz-output", tmp_path / "wz_nz.csv")
+    assert r.returncode == 0, r.stderr
+    t = pd.read_csv(tmp_path / "wz.csv")
+    assert len(t) == 4 and t["method"].eq("clustering").all()
+    for b, w in enumerate(windows.split(",")):
+        lo, hi = map(float, w.split(":"))
+        z = u.loc[u["bin"] == b, "z_true"]
+        truth = z[(z >= lo) & (z <= hi)].mean()
+        assert abs(t.loc[b, "mean_z"] - truth) < 3 * t.loc[b, "sigma"] + 0.02
+    assert (t["sigma_bias"] > 0).all()
+    np.testing.assert_allclose(t["sigma"], np.hypot(t["sigma_stat"], t["sigma_bias"]))
+    t.assign(method="other", sigma=t["sigma"] * 2).to_csv(tmp_path / "other.csv", index=False)
+    r = run("calibrate", "combine", tmp_path / "wz.csv", tmp_path / "other.csv",
+            "--output", tmp_path / "c.csv")
+    assert r.returncode == 0, r.stderr
+    c = pd.read_csv(tmp_path / "c.csv")
+    np.testing.assert_allclose(c["mean_z_combined"], t["mean_z"], rtol=1e-12)
+    np.testing.assert_allclose(c["sigma_combined"], t["sigma"] / np.sqrt(1.25), rtol=1e-9)
+    ref = pd.read_parquet(tmp_path / "m" / "reference.parquet")
+    ref.drop(columns="z").to_parquet(tmp_path / "noz.parquet")
+    r = run("calibrate", "clustering", tmp_path / "m" / "unknown.parquet",
+            tmp_path / "noz.parquet", tmp_path / "m" / "randoms.parquet")
+    assert r.returncode == 2 and "noz.parquet: missing column(s) ['z']" in r.stderr
+    ref.assign(dec=ref["dec"] + 100).to_parquet(tmp_path / "rad.parquet")
+    r = run("calibrate", "clustering", tmp_path / "m" / "unknown.parquet",
+            tmp_path / "rad.parquet", tmp_path / "m" / "randoms.parquet", "-o",
+            tmp_path / "y.csv")
+    assert r.returncode == 2 and "rad.parquet: column 'dec'" in r.stderr
+    assert not (tmp_path / "y.csv").exists()
+
+
 # -- clustered mocks ------------------------------------------------------------------------
 
 def _w(a, b, rand, **kw):
@@ -318,6 +400,83 @@ def test_clustering_redshift_recovers_a_thin_slab():
                         windows=[(0.65, 1.0)], npatch=9, cosmo=cosmo)
     assert res.z[np.nanargmax(res.nz[0])] == pytest.approx(0.825)
     t = res.table.iloc[0]
-    assert abs(t["mean_z"] - 0.825) < 0.02 and 0 < t["sigma"] < 0.05
+    assert abs(t["mean_z"] - 0.825) < 0.02 and 0 < t["sigma_stat"] < 0.05
     with pytest.raises(ConfigError, match="'ra'"):
         clustering_nz(m.unknown.drop(columns="ra"), m.reference, m.randoms)
+
+
+def test_clustering_redshift_bias_evolution_is_injected_and_corrected():
+    """Two equal thin slabs (z 0.50-0.55 and 1.00-1.05) of unknown galaxies whose bias grows
+    as ((1 + z) / 1.5)²: uncorrected, the far slab's n(z) is b_u(1.025) / b_u(0.525) = 1.78
+    times the near one's; with bias_index = 2 the two are equal again, and the bias term
+    (Δγ = 1) moves the mean."""
+    from cosmoml.cosmology import ccl_cosmology
+    from cosmoml.nz.clustering import clustering_nz
+    from cosmoml.sims.mocks import lognormal_mock
+
+    cosmo = ccl_cosmology()
+    zg = np.linspace(0, 2, 2001)
+    slabs = ((zg >= 0.5) & (zg < 0.55)) | ((zg >= 1.0) & (zg < 1.05))
+    m = lognormal_mock(area_deg2=60, n_unknown=60_000, n_reference=30_000,
+                       bias_unknown=lambda z: ((1 + z) / 1.5) ** 2,
+                       bias_reference=lambda z: 1.0 + 0.5 * z,
+                       unknown_nz=(zg, slabs.astype(float)), photoz_sigma=0.0,
+                       photoz_outliers=0.0, bin_edges=(0.0, 2.0), seed=2, cosmo=cosmo)
+    edges = np.round(np.arange(0.3, 1.2501, 0.05), 6)
+    ratios = {}
+    for gamma in (0.0, 2.0):
+        res = clustering_nz(m.unknown, m.reference, m.randoms.iloc[:200_000], z_edges=edges,
+                            windows=[(0.35, 1.2)], npatch=9, cosmo=cosmo, bias_index=gamma)
+        near, far = (np.argmin(np.abs(res.z - zz)) for zz in (0.525, 1.025))
+        ratios[gamma] = res.nz[0, far] / res.nz[0, near]
+        assert res.table["sigma_bias"].iloc[0] > 0
+    assert 1.78 / 1.25 < ratios[0.0] < 1.78 * 1.25
+    assert 1 / 1.2 < ratios[2.0] < 1.2
+
+
+def test_calibration_report_known_shift_and_flags(tmp_path):
+    """Report from files: a deep-field-like table and n(z) (Gaussians), a second method that
+    disagrees in bin 2 and is bias-flagged in bin 3, and a baseline n(z) shifted by +0.02
+    in every bin: the report's equivalent Δz is +0.02, the bins are flagged, and the CLI
+    writes the HTML with its plots."""
+    import pandas as pd
+
+    from cosmoml.workflows_calibration import report_files
+
+    from .test_cli import run
+
+    z = np.linspace(0, 3, 601)
+    centres = np.array([0.35, 0.55, 0.75, 1.05])
+    gauss = np.exp(-0.5 * ((z[None] - centres[:, None]) / 0.08) ** 2)
+    shifted = np.exp(-0.5 * ((z[None] - centres[:, None] - 0.02) / 0.08) ** 2)
+    for name, nz in (("deep_nz", gauss), ("base_nz", shifted)):
+        pd.DataFrame({"z": z, **{f"bin{b}": r for b, r in enumerate(nz)}}).to_csv(
+            tmp_path / f"{name}.csv", index=False)
+    pd.DataFrame({"method": "deepfield", "bin": range(4), "mean_z": centres,
+                  "sigma": 0.005}).to_csv(tmp_path / "deep.csv", index=False)
+    zc = np.round(np.arange(0.025, 2.0, 0.05), 3)
+    noisy = np.exp(-0.5 * ((zc[None] - centres[:, None]) / 0.08) ** 2) - 0.05  # < 0 tails
+    pd.DataFrame({"z": zc, **{f"bin{b}": r for b, r in enumerate(noisy)}}).to_csv(
+        tmp_path / "wz_nz.csv", index=False)
+    pd.DataFrame({"method": "clustering", "bin": range(4),
+                  "mean_z": centres + np.array([0.0, 0.004, 0.08, 0.0]), "sigma": 0.01,
+                  "bias_flag": [False, False, False, True]}).to_csv(tmp_path / "wz.csv",
+                                                                     index=False)
+    summary = report_files([tmp_path / "deep.csv", tmp_path / "wz.csv"],
+                           [tmp_path / "deep_nz.csv", tmp_path / "wz_nz.csv"],
+                           tmp_path / "r.html", tmp_path / "base_nz.csv")
+    np.testing.assert_allclose(summary["deepfield/shear"]["equivalent_dz"], 0.02, atol=1e-4)
+    assert summary["deepfield/shear"]["chi2"] > 0 and "clustering/shear" not in summary
+    assert summary["inconsistent_bins"] == [2]
+    page = (tmp_path / "r.html").read_text()
+    assert "FLAG clustering: in bin(s) [3]" in page and "disagree in bin(s) [2]" in page
+    assert page.count("<img") == 3  # n(z) panels, shear and clustering C_ℓ
+    r = run("calibrate", "report", tmp_path / "deep.csv", tmp_path / "wz.csv", "--nz",
+            tmp_path / "deep_nz.csv", "--nz", tmp_path / "wz_nz.csv", "--baseline",
+            tmp_path / "base_nz.csv", "--output", tmp_path / "cli.html")
+    assert r.returncode == 0, r.stderr
+    assert "disagree in bin(s) [2]" in r.stderr and (tmp_path / "cli.html").exists()
+    r = run("calibrate", "report", tmp_path / "deep.csv", "--nz", tmp_path / "wz.csv",
+            "--output", tmp_path / "bad.html")
+    assert r.returncode == 2 and "wz.csv: expected a column 'z'" in r.stderr
+    assert not (tmp_path / "bad.html").exists()

@@ -504,7 +504,10 @@ app.add_typer(calibrate_app, name="calibrate")
     "(shifts.csv: columns method,bin,dz,sigma; one row per method and bin)",
 )
 def calibrate_combine_cmd(
-    shifts: Path = typer.Argument(..., help="CSV or parquet: method, bin, dz, sigma."),
+    shifts: list[Path] = typer.Argument(..., help="CSV or parquet files: method, bin, "
+                                         "sigma and dz (or mean_z), one row per method and "
+                                         "bin; e.g. the tables of calibrate deepfield and "
+                                         "calibrate clustering."),
     output: Path = typer.Option(None, "--output", "-o", help="Write the table as CSV."),
     p_threshold: float = typer.Option(0.01, help="χ² p-value below which a bin's methods "
                                       "are inconsistent."),
@@ -514,13 +517,16 @@ def calibrate_combine_cmd(
     consistency test per bin (DES Y1's table)."""
     from cosmoml.workflows_calibration import combine_file
 
-    table = combine_file(shifts, output, p_threshold, inflate)
-    t = Table(title="combined mean-redshift shifts")
-    for c in ("bin", "dz_combined", "sigma_combined", "chi2", "dof", "p_value",
+    table = combine_file(list(shifts), output, p_threshold, inflate)
+    v = "dz" if "dz_combined" in table.columns else "mean_z"
+    t = Table(title="combined mean redshifts" if v == "mean_z" else
+              "combined mean-redshift shifts")
+    for c in ("bin", f"{v}_combined", "sigma_combined", "chi2", "dof", "p_value",
               "max_tension_sigma", "inconsistent"):
         t.add_column(c)
     for _, r in table.iterrows():
-        t.add_row(str(int(r["bin"])), f"{r['dz_combined']:+.4f}", f"{r['sigma_combined']:.4f}",
+        t.add_row(str(int(r["bin"])), f"{r[f'{v}_combined']:+.4f}",
+                  f"{r['sigma_combined']:.4f}",
                   f"{r['chi2']:.2f}", str(int(r["dof"])), f"{r['p_value']:.3f}",
                   f"{r['max_tension_sigma']:.1f}", "YES" if r["inconsistent"] else "no")
     out.print(t)
@@ -531,6 +537,170 @@ def calibrate_combine_cmd(
                   markup=False)
     if output:
         out.print(f"wrote {output}")
+
+
+def _calibration_table(title: str, table, columns: tuple[str, ...]) -> None:
+    t = Table(title=title)
+    for c in columns:
+        t.add_column(c)
+    for _, r in table.iterrows():
+        t.add_row(*[str(int(r[c])) if c in ("bin", "n", "n_unknown") else
+                    ("YES" if r[c] else "no") if c == "bias_flag" else f"{r[c]:.4f}"
+                    for c in columns])
+    out.print(t)
+
+
+@calibrate_app.command(
+    "clustering",
+    epilog="Example: cosmoml calibrate clustering unknown.parquet reference.parquet "
+    "randoms.parquet --windows 0:0.68,0.18:0.88,0.38:1.15,0.65:1.55 --output wz.csv "
+    "--nz-output wz_nz.csv",
+)
+def calibrate_clustering_cmd(
+    unknown: Path = typer.Argument(..., help="Photometric sample: ra, dec (deg), bin."),
+    reference: Path = typer.Argument(..., help="Spectroscopic sample: ra, dec (deg), z."),
+    randoms: Path = typer.Argument(..., help="Randoms on the common footprint: ra, dec."),
+    output: Path = typer.Option(None, "--output", "-o", help="Per-bin table (CSV)."),
+    nz_output: Path = typer.Option(None, help="n(z) per bin on the slice centres (CSV)."),
+    bin_column: str = typer.Option("bin", help="Tomographic bin column (-1 = none)."),
+    z_column: str = typer.Option("z", help="Reference redshift column."),
+    windows: str = typer.Option(None, help="Per bin lo:hi window of its mean redshift, "
+                                "comma-separated (default: the whole range)."),
+    z_min: float = typer.Option(None, help="Lowest slice edge (default: the reference's)."),
+    z_max: float = typer.Option(None, help="Highest slice edge."),
+    dz: float = typer.Option(0.05, help="Slice width."),
+    r_min_mpc: float = typer.Option(1.0, help="Inner proper scale (Mpc)."),
+    r_max_mpc: float = typer.Option(5.0, help="Outer proper scale (Mpc)."),
+    npatch: int = typer.Option(16, help="Jackknife sky patches."),
+    bias_index: float = typer.Option(0.0, help="Unknown bias evolution γ, b_u ∝ (1+z)^γ."),
+    bias_index_sigma: float = typer.Option(1.0, help="Prior width of γ (systematic term)."),
+    seed: int = typer.Option(0),
+) -> None:
+    """Clustering redshifts: n(z) and mean redshift of each bin from the angular
+    cross-correlation with a spectroscopic sample in thin slices (TreeCorr), with
+    jackknife errors and the bias-evolution systematic."""
+    from cosmoml.workflows_calibration import clustering_file
+
+    res = clustering_file(unknown, reference, randoms, output, nz_output, bin_column,
+                          z_column, windows, z_min, z_max, dz, r_min_mpc=r_min_mpc,
+                          r_max_mpc=r_max_mpc, npatch=npatch, bias_index=bias_index,
+                          bias_index_sigma=bias_index_sigma, seed=seed)
+    _calibration_table("clustering redshifts", res.table,
+                       ("bin", "n_unknown", "mean_z", "sigma_stat", "sigma_bias", "sigma",
+                        "bias_flag"))
+    flagged = res.table.loc[res.table["bias_flag"], "bin"].astype(int).tolist()
+    if flagged:
+        err.print(f"warning: in bin(s) {flagged} the unknown sample's bias evolution "
+                  f"(γ = {bias_index:g} ± {bias_index_sigma:g}) moves the mean more than "
+                  "the statistical error (sigma includes it)", markup=False)
+    for p in (output, nz_output):
+        if p:
+            out.print(f"wrote {p}")
+
+
+@calibrate_app.command(
+    "deepfield",
+    epilog="Example: cosmoml calibrate deepfield pz.cosmoml deep.parquet --mag-limit 'i<24' "
+    "--label-column z_label --patch-column patch --output deep.csv",
+)
+def calibrate_deepfield_cmd(
+    model: Path = typer.Argument(..., help="The wide survey's photo-z model (.cosmoml)."),
+    deep: Path = typer.Argument(..., help="Deep field: the model's photometry at deep "
+                                "depth, many-band labels, patches."),
+    output: Path = typer.Option(None, "--output", "-o", help="Per-bin table (CSV)."),
+    nz_output: Path = typer.Option(None, help="n(z) per bin (CSV)."),
+    label_column: str = typer.Option("z_label", help="Many-band redshift label."),
+    patch_column: str = typer.Option("patch", help="Deep-field patch for the jackknife "
+                                     "('' for none)."),
+    spec_column: str = typer.Option(None, help="Validation spec-z (NaN where none): the "
+                                    "labels' per-bin bias is measured and subtracted."),
+    realisations: Path = typer.Option(None, help="Wide-depth realisations of the deep "
+                                      "galaxies (model columns + source); default: degrade "
+                                      "to LSST depth with photerr."),
+    wide_years: float = typer.Option(1.0, help="LSST years of the wide depth (photerr)."),
+    n_real: int = typer.Option(5, help="Noise realisations per deep galaxy."),
+    edges: str = typer.Option(",".join(str(e) for e in (0.2, 0.43, 0.63, 0.9, 1.3)),
+                              help="Tomographic bin edges (PDF median)."),
+    mag_limit: str = typer.Option(None, help="Wide selection, e.g. 'i<24'."),
+    external_sigma: float = typer.Option(0.0, help="Extra per-bin error (cosmic variance)."),
+    seed: int = typer.Option(0),
+) -> None:
+    """Deep-field calibration: deep galaxies degraded to wide depth go through the wide
+    selection and the model's binning; their many-band labels make each bin's n(z)."""
+    from cosmoml.workflows_calibration import deepfield_file
+
+    try:
+        edge_values = tuple(float(e) for e in edges.split(","))
+    except ValueError:
+        raise typer.BadParameter(f"--edges: {edges!r} is not comma-separated numbers") from None
+    res = deepfield_file(model, deep, output, nz_output, label_column, patch_column or None,
+                         spec_column, realisations, wide_years, n_real, edge_values,
+                         mag_limit, external_sigma, seed)
+    _calibration_table("deep-field calibration", res.table,
+                       ("bin", "n", "mean_z", "sigma_sample", "sigma_match", "sigma_label",
+                        "sigma"))
+    for p in (output, nz_output):
+        if p:
+            out.print(f"wrote {p}")
+
+
+@calibrate_app.command(
+    "report",
+    epilog="Example: cosmoml calibrate report deep.csv wz.csv --nz deep_nz.csv --nz wz_nz.csv "
+    "--baseline nz_out/nz.parquet --output calibration.html",
+)
+def calibrate_report_cmd(
+    tables: list[Path] = typer.Argument(..., help="Tables of calibrate deepfield/clustering."),
+    nz: list[Path] = typer.Option(..., "--nz", help="Their n(z) files (--nz-output), one "
+                                  "per table, in the same order."),
+    output: Path = typer.Option(..., "--output", "-o", help="The HTML report."),
+    baseline: Path = typer.Option(None, help="The photo-z n(z) being calibrated: an "
+                                  "nz.parquet of `cosmoml nz` or a z,bin0,... CSV."),
+    f_sky: float = typer.Option(0.3, help="Sky fraction for the C_ℓ errors."),
+    n_gal_arcmin2: float = typer.Option(10.0, help="Galaxies per arcmin², all bins."),
+    sigma_e: float = typer.Option(0.26, help="Shape noise per component."),
+) -> None:
+    """Report: n(z) per bin from each method (and the baseline), the mean-redshift table
+    with the combination and consistency test, flags, and the C_ℓ bias plots."""
+    from cosmoml.workflows_calibration import report_files
+
+    summary = report_files(list(tables), list(nz), output, baseline, f_sky=f_sky,
+                           n_gal_arcmin2=n_gal_arcmin2, sigma_e=sigma_e)
+    if summary.get("inconsistent_bins"):
+        err.print(f"warning: the methods disagree in bin(s) {summary['inconsistent_bins']}",
+                  markup=False)
+    out.print(f"wrote {output}")
+
+
+@app.command(
+    "mock",
+    epilog="Example: cosmoml mock mock_dir --area-deg2 100 --n-unknown 300000 "
+    "--n-reference 30000 --bias-unknown-index 1",
+)
+def mock_cmd(
+    output_dir: Path = typer.Argument(..., help="Folder for unknown/reference/randoms.parquet."),
+    area_deg2: float = typer.Option(100.0, help="Patch area (deg²)."),
+    n_unknown: int = typer.Option(100_000, help="Photometric galaxies."),
+    n_reference: int = typer.Option(10_000, help="Spectroscopic galaxies."),
+    bias_unknown: float = typer.Option(1.5, help="Unknown bias at the pivot redshift."),
+    bias_unknown_index: float = typer.Option(0.0, help="b_u ∝ (1+z)^index (evolving bias)."),
+    bias_pivot_z: float = typer.Option(0.6, help="Pivot redshift of the unknown bias."),
+    bias_reference: float = typer.Option(2.0, help="Reference bias."),
+    n_randoms_factor: float = typer.Option(5.0, help="Randoms per galaxy of the larger sample."),
+    photoz_sigma: float = typer.Option(0.05, help="Photo-z scatter / (1+z)."),
+    photoz_outliers: float = typer.Option(0.02, help="Photo-z outlier fraction."),
+    seed: int = typer.Option(0),
+) -> None:
+    """A clustered lognormal mock sky: unknown (with photo-z and bins), reference and
+    randoms drawn from one density field in redshift shells."""
+    from cosmoml.workflows_calibration import mock_files
+
+    paths = mock_files(output_dir, bias_unknown, bias_unknown_index, bias_reference,
+                       bias_pivot_z, area_deg2=area_deg2, n_unknown=n_unknown,
+                       n_reference=n_reference, n_randoms_factor=n_randoms_factor,
+                       photoz_sigma=photoz_sigma, photoz_outliers=photoz_outliers, seed=seed)
+    for p, rows in paths.values():
+        out.print(f"wrote {p} ({rows:,} rows)")
 
 
 @app.command()

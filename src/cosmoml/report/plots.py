@@ -171,3 +171,56 @@ def plot_delta_z(table: pd.DataFrame, requirement: float = 0.002) -> Figure:
     ax.legend(fontsize=7, ncol=2)
     fig.tight_layout()
     return fig
+
+
+def plot_calibrated_nz(curves: dict[str, tuple[np.ndarray, np.ndarray]],
+                       means: pd.DataFrame | None = None) -> Figure:
+    """n(z) of each bin (one panel per bin) from each calibration method. ``curves``:
+    {name: (z, nz of shape (n_bins, len(z)))}; ``means`` (optional: method, bin, mean_z,
+    sigma) marks each method's mean redshift with its error bar."""
+    n_bins = max(len(nz) for _, nz in curves.values())
+    fig = Figure(figsize=(3.2 * min(n_bins, 4), 2.9 * int(np.ceil(n_bins / 4))))
+    axes = fig.subplots(int(np.ceil(n_bins / 4)), min(n_bins, 4), squeeze=False).ravel()
+    for k, (name, (z, nz)) in enumerate(curves.items()):
+        for b in range(min(len(nz), n_bins)):
+            ax = axes[b]
+            style = {"drawstyle": "steps-mid"} if len(z) < 100 else {}
+            ax.plot(z, nz[b], color=f"C{k}", lw=1.2, label=name, **style)
+            if means is not None:
+                m = means[(means["method"] == name) & (means["bin"] == b)]
+                if len(m):
+                    top = np.nanmax(nz[b]) if np.isfinite(nz[b]).any() else 1.0
+                    ax.errorbar(m["mean_z"], [top * (1.05 + 0.08 * k)] * len(m),
+                                xerr=m["sigma"], fmt="v", color=f"C{k}", ms=4, capsize=2)
+    for b, ax in enumerate(axes):
+        if b >= n_bins:
+            ax.set_visible(False)
+            continue
+        ax.axhline(0, color="k", lw=0.5)
+        ax.set(xlabel="z", title=f"bin {b}", xlim=(0, 2.0))
+        if b == 0:
+            ax.set_ylabel("n(z) (unit integral)")
+            ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def plot_cl_bias(cb: pd.DataFrame, title: str = "") -> Figure:
+    """Relative C_ℓ bias (C_est/C_true − 1) against ℓ for each bin pair; the grey band is
+    the statistical error ±σ(C_ℓ)/C_ℓ of each auto-spectrum (Knox), so a curve outside
+    its band is a bias larger than the survey's error. ``cb``: :func:`cosmology.cl_bias`."""
+    fig = Figure(figsize=(6.4, 4.0))
+    ax = fig.add_subplot()
+    autos = cb[cb["i"] == cb["j"]]
+    for (i, j), g in cb.groupby(["i", "j"]):
+        ax.plot(g["ell"], g["rel_bias"], color=f"C{i}" if i == j else "0.5",
+                lw=1.6 if i == j else 0.6, label=f"{i}{j}" if i == j else None)
+    for i, g in autos.groupby("i"):
+        ax.fill_between(g["ell"], -g["sigma_rel"], g["sigma_rel"], color=f"C{i}", alpha=0.08)
+    ax.axhline(0, color="k", lw=0.6)
+    chi2 = cb.attrs.get("chi2")
+    ax.set(xscale="log", xlabel="ℓ", ylabel="C_ℓ[est] / C_ℓ[true] − 1",
+           title=title + (f"  (χ² = {chi2:.1f} over {len(cb)} band powers)" if chi2 else ""))
+    ax.legend(fontsize=7, title="auto (grey: cross)", title_fontsize=7, ncol=2)
+    fig.tight_layout()
+    return fig
