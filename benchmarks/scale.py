@@ -6,8 +6,9 @@ row groups, generated chunk by chunk), trains ``nn-fast`` on 20k Buzzard galaxie
 measures, each configuration in its own subprocess (so its peak RSS is its own):
 
 - ``local``  the streaming engine, compact PDFs (``quantiles:32``) and full float32 PDFs;
-- ``dask``   the same on a 2-worker LocalCluster (rate only: memory is spread over
-             processes);
+- ``dask``   the same on a 2-worker LocalCluster of threads (the default), and
+             ``dask-processes`` on one of 2 worker processes (rate only: memory is spread
+             over processes);
 - ``sklearn_rf``  baseline: pandas reads every file, ``RandomForestRegressor`` point
              predictions (no PDFs), written with pandas;
 - ``rail_knn``, ``rail_flexzboost``  where RAIL's environment exists
@@ -87,12 +88,13 @@ def _schema():
 def child(kind: str, model: str, data: str, out: str, encoding: str) -> None:
     """Run one configuration; print its wall times and peak RSS as JSON."""
     t0 = time.perf_counter()
-    if kind in ("local", "dask"):
+    if kind in ("local", "dask", "dask-processes"):
         from cosmoml.engine import run_predict
 
         t1 = time.perf_counter()
-        res = run_predict(model, data, out, engine=kind, workers=2, pdf_encoding=encoding,
-                          part_rows=100_000)
+        res = run_predict(model, data, out, engine=kind.split("-")[0], workers=2,
+                          pdf_encoding=encoding, part_rows=100_000,
+                          dask_processes=kind == "dask-processes")
         rows = res["output_rows"]
     else:
         import joblib
@@ -231,7 +233,7 @@ def main() -> None:
         make_catalogue(data, rows)
         print(f"built {rows:,} rows in {time.perf_counter() - t0:.0f} s", flush=True)
         configs = [("local", "quantiles:32"), ("local", "float32"), ("dask", "quantiles:32"),
-                   ("sklearn_rf", "-")]
+                   ("dask-processes", "quantiles:32"), ("sklearn_rf", "-")]
         for kind, enc in configs:
             if rows > 2_000_000 and enc != "quantiles:32":
                 continue  # the large size: memory of the local engine, Dask's amortised rate
@@ -271,12 +273,17 @@ def main() -> None:
     if r1 and rd:
         summary["dask_rate_ratio"] = rd["gal_per_s"] / r1["gal_per_s"]
         summary["dask_rate_ratio_run"] = rd["gal_per_s_run"] / r1["gal_per_s_run"]
+    rp = base.get((args.rows, "dask-processes", "quantiles:32"))
+    if r1 and rp:
+        summary["dask_processes_rate_ratio"] = rp["gal_per_s"] / r1["gal_per_s"]
     if args.also_rows and (args.also_rows, "local", "quantiles:32") in base:
         big = base[(args.also_rows, "local", "quantiles:32")]
         summary["memory_ratio_large_vs_small"] = big["peak_mib"] / r1["peak_mib"]
-        big_dask = base.get((args.also_rows, "dask", "quantiles:32"))
-        if big_dask:
-            summary["dask_rate_ratio_large"] = big_dask["gal_per_s"] / big["gal_per_s"]
+        for kind in ("dask", "dask-processes"):
+            big_dask = base.get((args.also_rows, kind, "quantiles:32"))
+            if big_dask:
+                key = "dask" if kind == "dask" else "dask_processes"
+                summary[f"{key}_rate_ratio_large"] = big_dask["gal_per_s"] / big["gal_per_s"]
     summary["kill_resume"] = kill
     fid = encoding_fidelity(tmp / "m.cosmoml")
     for f in fid:

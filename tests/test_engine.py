@@ -228,22 +228,27 @@ def test_compact_pdf_encodings_are_faithful(setup, tmp_path):
         run_predict(d / "m.cosmoml", d / "in", tmp_path / "x", pdf_encoding="jpeg")
 
 
-def test_dask_local_cluster_equals_local_engine(setup, tmp_path):
+@pytest.mark.parametrize("processes", [False, True], ids=["threads", "processes"])
+def test_dask_local_cluster_equals_local_engine(setup, tmp_path, processes):
     pytest.importorskip("dask.distributed")
+    import torch
+
     d, _, _ = setup
     ref = tmp_path / "local"
     run_predict(d / "m.cosmoml", d / "in", ref, chunk_size=300, part_rows=700)
     out = tmp_path / "dask"
+    threads_before = torch.get_num_threads()
     res = run_predict(d / "m.cosmoml", d / "in", out, chunk_size=300, part_rows=700,
-                      engine="dask", workers=2)
+                      engine="dask", workers=2, dask_processes=processes)
+    assert torch.get_num_threads() == threads_before  # in-process workers restore it
     assert [p["index"] for p in res["parts"]] == list(range(6)) and res["complete"]
-    # byte-identical parts, although the workers are single-threaded processes
+    # byte-identical parts, whether the workers are threads or processes
     names = sorted(f.name for f in ref.glob("part-*.parquet"))
     for name in names:
         assert (ref / name).read_bytes() == (out / name).read_bytes(), name
     # a resumed Dask run recomputes nothing
     again = run_predict(d / "m.cosmoml", d / "in", out, chunk_size=300, part_rows=700,
-                        engine="dask", workers=2)
+                        engine="dask", workers=2, dask_processes=processes)
     assert all(p["resumed"] for p in again["parts"])
 
 

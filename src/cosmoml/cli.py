@@ -156,6 +156,8 @@ def predict(
     scheduler: str = typer.Option(None, help="Dask scheduler address (default: a local "
                                   "cluster)."),
     workers: int = typer.Option(None, help="Workers of the local Dask cluster (default 2)."),
+    dask_processes: bool = typer.Option(False, help="Local Dask cluster of worker processes "
+                                        "instead of threads (slower to start)."),
     bad_values: str = typer.Option(
         "flag", help="A magnitude that is not a number: 'flag' (treated as a non-detection, "
         "flag bit 4) or 'raise' (stop with an error naming the file and column)."),
@@ -181,7 +183,8 @@ def predict(
         prog = _progress(quiet)
         kw = dict(chunk_size=chunk_size, part_rows=part_rows, with_pdf=not no_pdf,
                   group=group, skip_bad_parts=skip_bad_parts, pdf_encoding=pdf_encoding,
-                  engine=engine, scheduler=scheduler, workers=workers, bad_values=bad_values)
+                  engine=engine, scheduler=scheduler, workers=workers, bad_values=bad_values,
+                  dask_processes=dask_processes)
         if prog is None:
             res = run_predict(model, catalog, output, **kw)
         else:
@@ -539,7 +542,8 @@ def calibrate_combine_cmd(
         out.print(f"wrote {output}")
 
 
-def _calibration_table(title: str, table, columns: tuple[str, ...]) -> None:
+def _calibration_table(title: str, table, columns: tuple[str, ...], written=()) -> None:
+    """Print a calibration table, then the files written."""
     t = Table(title=title)
     for c in columns:
         t.add_column(c)
@@ -548,6 +552,9 @@ def _calibration_table(title: str, table, columns: tuple[str, ...]) -> None:
                     ("YES" if r[c] else "no") if c == "bias_flag" else f"{r[c]:.4f}"
                     for c in columns])
     out.print(t)
+    for p in written:
+        if p:
+            out.print(f"wrote {p}")
 
 
 @calibrate_app.command(
@@ -566,6 +573,10 @@ def calibrate_clustering_cmd(
     z_column: str = typer.Option("z", help="Reference redshift column."),
     windows: str = typer.Option(None, help="Per bin lo:hi window of its mean redshift, "
                                 "comma-separated (default: the whole range)."),
+    window_nz: Path = typer.Option(None, help="Windows from this photo-z n(z) instead "
+                                   "(nz.parquet of `cosmoml nz` or z,bin0,... CSV): mean ± "
+                                   "--window-sigma σ per bin."),
+    window_sigma: float = typer.Option(2.0, help="Half-width of --window-nz windows in σ."),
     z_min: float = typer.Option(None, help="Lowest slice edge (default: the reference's)."),
     z_max: float = typer.Option(None, help="Highest slice edge."),
     dz: float = typer.Option(0.05, help="Slice width."),
@@ -574,6 +585,8 @@ def calibrate_clustering_cmd(
     npatch: int = typer.Option(16, help="Jackknife sky patches."),
     bias_index: float = typer.Option(0.0, help="Unknown bias evolution γ, b_u ∝ (1+z)^γ."),
     bias_index_sigma: float = typer.Option(1.0, help="Prior width of γ (systematic term)."),
+    fit_bias_index: bool = typer.Option(False, help="Fit γ from the bins' clustering "
+                                        "amplitudes and correct with it (its error as Δγ)."),
     seed: int = typer.Option(0),
 ) -> None:
     """Clustering redshifts: n(z) and mean redshift of each bin from the angular
@@ -582,20 +595,27 @@ def calibrate_clustering_cmd(
     from cosmoml.workflows_calibration import clustering_file
 
     res = clustering_file(unknown, reference, randoms, output, nz_output, bin_column,
-                          z_column, windows, z_min, z_max, dz, r_min_mpc=r_min_mpc,
+                          z_column, windows, window_nz, window_sigma, z_min, z_max, dz,
+                          r_min_mpc=r_min_mpc,
                           r_max_mpc=r_max_mpc, npatch=npatch, bias_index=bias_index,
-                          bias_index_sigma=bias_index_sigma, seed=seed)
+                          bias_index_sigma=bias_index_sigma,
+                          fit_bias_index=fit_bias_index, seed=seed)
     _calibration_table("clustering redshifts", res.table,
                        ("bin", "n_unknown", "mean_z", "sigma_stat", "sigma_bias", "sigma",
-                        "bias_flag"))
+                        "bias_flag"), (output, nz_output))
+    g, gs = res.bias_index_fit, res.bias_index_fit_sigma
+    out.print(f"bias evolution measured from the bins' amplitudes: γ = {g:+.2f} ± {gs:.2f}"
+              + (" (used)" if fit_bias_index else f" (used: {bias_index:g} ± "
+                 f"{bias_index_sigma:g})"))
+    if res.bias_evolution_detected and not fit_bias_index:
+        err.print(f"warning: the unknown sample's bias evolves (γ = {g:+.2f} ± {gs:.2f}, "
+                  f"> 3σ from 0) but γ = {bias_index:g} was assumed: rerun with "
+                  "--fit-bias-index or --bias-index", markup=False)
     flagged = res.table.loc[res.table["bias_flag"], "bin"].astype(int).tolist()
     if flagged:
         err.print(f"warning: in bin(s) {flagged} the unknown sample's bias evolution "
                   f"(γ = {bias_index:g} ± {bias_index_sigma:g}) moves the mean more than "
                   "the statistical error (sigma includes it)", markup=False)
-    for p in (output, nz_output):
-        if p:
-            out.print(f"wrote {p}")
 
 
 @calibrate_app.command(
@@ -623,6 +643,10 @@ def calibrate_deepfield_cmd(
                               help="Tomographic bin edges (PDF median)."),
     mag_limit: str = typer.Option(None, help="Wide selection, e.g. 'i<24'."),
     external_sigma: float = typer.Option(0.0, help="Extra per-bin error (cosmic variance)."),
+    label_correction: str = typer.Option("per-bin", help="With --spec-column: 'per-bin' "
+                                         "(labels' mean error per bin; assumption-free, "
+                                         "noisy) or 'outliers' (a global outlier mixture; "
+                                         "tighter, assumes outliers independent of z)."),
     seed: int = typer.Option(0),
 ) -> None:
     """Deep-field calibration: deep galaxies degraded to wide depth go through the wide
@@ -635,13 +659,10 @@ def calibrate_deepfield_cmd(
         raise typer.BadParameter(f"--edges: {edges!r} is not comma-separated numbers") from None
     res = deepfield_file(model, deep, output, nz_output, label_column, patch_column or None,
                          spec_column, realisations, wide_years, n_real, edge_values,
-                         mag_limit, external_sigma, seed)
+                         mag_limit, external_sigma, label_correction, seed)
     _calibration_table("deep-field calibration", res.table,
                        ("bin", "n", "mean_z", "sigma_sample", "sigma_match", "sigma_label",
-                        "sigma"))
-    for p in (output, nz_output):
-        if p:
-            out.print(f"wrote {p}")
+                        "sigma"), (output, nz_output))
 
 
 @calibrate_app.command(

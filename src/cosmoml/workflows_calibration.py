@@ -130,6 +130,8 @@ def clustering_file(
     bin_column: str = "bin",
     z_column: str = "z",
     windows: str | None = None,
+    window_nz: str | os.PathLike | None = None,
+    window_sigma: float = 2.0,
     z_min: float | None = None,
     z_max: float | None = None,
     dz: float = 0.05,
@@ -137,8 +139,10 @@ def clustering_file(
 ) -> ClusteringResult:
     """Clustering redshifts from three files (unknown: ra, dec, bin; reference: ra, dec, z;
     randoms: ra, dec); the per-bin table (``method`` = clustering) to ``output`` and the
-    n(z) (column ``z`` and one column per bin) to ``nz_output``, both CSV, atomically."""
-    from cosmoml.nz.clustering import clustering_nz
+    n(z) (column ``z`` and one column per bin) to ``nz_output``, both CSV, atomically.
+    Windows: ``windows`` ("lo:hi,..."), or mean ± ``window_sigma`` σ of each bin of the
+    photo-z n(z) in ``window_nz`` (DES Y1's choice), or else the whole range."""
+    from cosmoml.nz.clustering import clustering_nz, nz_windows
 
     u = _positions(Path(unknown), (bin_column,))
     r = _positions(Path(reference), (z_column,))
@@ -150,8 +154,13 @@ def clustering_file(
         lo = r[z_column].min() if z_min is None else z_min
         hi = r[z_column].max() if z_max is None else z_max
         z_edges = np.round(np.arange(lo, hi + 1e-9, dz), 6)
+    if windows and window_nz:
+        raise ConfigError("give --windows or --window-nz, not both")
+    wins = _parse_windows(windows)
+    if window_nz:
+        wins = nz_windows(*read_nz(window_nz), window_sigma)
     res = clustering_nz(u, r, rand, bin_column=bin_column, z_column=z_column,
-                        z_edges=z_edges, windows=_parse_windows(windows), **kw)
+                        z_edges=z_edges, windows=wins, **kw)
     _write_calibration(res.table.assign(method="clustering"), res.z, res.nz, output, nz_output)
     return res
 
@@ -181,6 +190,7 @@ def deepfield_file(
     edges: tuple[float, ...] = DES_Y1_EDGES,
     mag_limit: str | None = None,
     external_sigma: float = 0.0,
+    label_correction: str = "per-bin",
     seed: int = 0,
 ) -> DeepFieldResult:
     """Deep-field calibration from files (the recommended no-matching method).
@@ -191,13 +201,24 @@ def deepfield_file(
     (photerr), or taken from ``realisations`` (rows with the model's columns and
     ``source`` = row of ``deep``, e.g. from image injection). Each realisation passes the
     wide selection (``mag_limit``, e.g. ``"i<24"`` on the model's magnitude column) and
-    the model's binning (PDF median in ``edges``); labels histogrammed per bin.
+    the model's binning (PDF median in ``edges``); labels histogrammed per bin. With
+    ``spec_column`` the labels' error is corrected: ``label_correction`` "per-bin" (their
+    mean error per bin; assumption-free, noisy) or "outliers" (a global outlier mixture;
+    much tighter, assumes outlying labels do not depend on the true redshift).
     """
     from cosmoml.model import PhotoZModel
     from cosmoml.nz import assign_bins
-    from cosmoml.nz.deepfield import deepfield_nz_assign, degrade_deep, label_bias_by_bin
+    from cosmoml.nz.deepfield import (
+        deepfield_nz_assign,
+        degrade_deep,
+        label_bias_by_bin,
+        label_outliers,
+    )
     from cosmoml.sims.deepfield import lsst_noise
 
+    if label_correction not in ("per-bin", "outliers"):
+        raise ConfigError(f"label_correction must be 'per-bin' or 'outliers', not "
+                          f"{label_correction!r}")
     pz = PhotoZModel.load(model)
     cmap = pz.columns_
     needed = [label_column] + [c for c in (patch_column, spec_column) if c]
@@ -234,14 +255,18 @@ def deepfield_file(
         selected &= real[col].to_numpy(dtype=float) < limit
     real_bins = np.where(selected, assign_bins(pdfs.median(), edges), -1)
     n_bins = len(edges) - 1
-    label_error = None
+    label_error = outliers = None
     if spec_column:
         spec = pd.to_numeric(d[spec_column], errors="coerce").to_numpy(dtype=float)
-        lb = label_bias_by_bin(real_bins, real["source"], labels, spec, n_bins)
-        label_error = (lb["bias"].to_numpy(), lb["sigma"].fillna(0).to_numpy())
+        if label_correction == "outliers":
+            outliers = label_outliers(labels, spec)
+        else:
+            lb = label_bias_by_bin(real_bins, real["source"], labels, spec, n_bins)
+            label_error = (lb["bias"].to_numpy(), lb["sigma"].fillna(0).to_numpy())
     patch = d[patch_column].to_numpy() if patch_column else None
     res = deepfield_nz_assign(real_bins, real["source"], labels, patch, n_bins=n_bins,
-                              external_sigma=external_sigma, label_error=label_error)
+                              external_sigma=external_sigma, label_error=label_error,
+                              outliers=outliers)
     _write_calibration(res.table.assign(method="deepfield"), res.grid, res.nz, output,
                        nz_output)
     return res

@@ -24,6 +24,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -135,6 +136,7 @@ def run_predict(
     workers: int | None = None,
     bad_values: str = "flag",
     threads: int | None = None,
+    dask_processes: bool = False,
 ) -> dict:
     """Predict every row of ``inputs`` into a parquet dataset in ``output_dir``.
 
@@ -147,7 +149,8 @@ def run_predict(
     sets how PDFs are stored; quantiles go to a ``pdf_quantiles`` column.
     ``engine="dask"`` runs the same per-part function on a ``dask.distributed`` cluster
     (:mod:`cosmoml.engine.dask`): at ``scheduler`` (an address) or a ``LocalCluster`` of
-    ``workers`` processes; the outputs are identical. The local engine predicts
+    ``workers`` single-threaded workers, threads of this process by default or processes
+    with ``dask_processes``; the outputs are identical. The local engine predicts
     ``threads`` parts at once (default: the cores available, at most 4), each on one core;
     memory grows with it (about ``threads`` × one chunk).
 
@@ -207,7 +210,7 @@ def run_predict(
     else:
         from cosmoml.engine.dask import dask_results
 
-        results = dask_results(model, pending, task, scheduler, workers)
+        results = dask_results(model, pending, task, scheduler, workers, dask_processes)
     n_done = len(parts) - len(pending)
     for part, result in results:
         record = records[part.index]
@@ -285,25 +288,33 @@ def local_results(model: PhotoZModel, parts: Sequence[Part], task: PartTask,
         for p in parts:
             yield p, _run_one(model, p, task)
         return
+    with one_thread_per_task(), ThreadPoolExecutor(threads) as pool:
+        window: deque = deque()  # at most `threads` parts in flight: bounded memory
+        todo = iter(parts)
+        for p in todo:
+            window.append((p, pool.submit(_run_one, model, p, task)))
+            if len(window) == threads:
+                break
+        while window:
+            p, fut = window.popleft()
+            yield p, fut.result()
+            nxt = next(todo, None)
+            if nxt is not None:
+                window.append((nxt, pool.submit(_run_one, model, nxt, task)))
+
+
+@contextmanager
+def one_thread_per_task() -> Iterator[None]:
+    """torch, BLAS and OpenMP at one thread each while parts run in parallel threads of
+    this process (local engine, in-process Dask workers); restored afterwards."""
     import torch
     from threadpoolctl import threadpool_limits
 
     before = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        with threadpool_limits(1), ThreadPoolExecutor(threads) as pool:
-            window: deque = deque()  # at most `threads` parts in flight: bounded memory
-            todo = iter(parts)
-            for p in todo:
-                window.append((p, pool.submit(_run_one, model, p, task)))
-                if len(window) == threads:
-                    break
-            while window:
-                p, fut = window.popleft()
-                yield p, fut.result()
-                nxt = next(todo, None)
-                if nxt is not None:
-                    window.append((nxt, pool.submit(_run_one, model, nxt, task)))
+        with threadpool_limits(1):
+            yield
     finally:
         torch.set_num_threads(before)
 

@@ -7,9 +7,10 @@ bins spanning that slice's own physical annulus (default 1–5 Mpc, proper,
 θ = r (1 + z_i) / χ(z_i)), so no slice pays for another's scales. With one random catalogue
 on the common footprint the Davis–Peebles estimators w_ur = D_u D_r / R D_r − 1 and
 w_rr = D_r D_r / R D_r − 1 share the slice's single R D_r count (no R R, the costliest count
-of a Landy–Szalay estimator with 10⁶ randoms, and half the random pairs). Their mean over
-the annulus's log-θ bins is W_ur(z_i), W_rr(z_i); the dark matter's W_mm comes from theory
-(pyccl, the slice as a top-hat). Then
+of a Landy–Szalay estimator with 10⁶ randoms, and half the random pairs). Their average
+over the annulus, each pair weighing θ^``scale_weight`` (default θ⁻¹), is W_ur(z_i),
+W_rr(z_i); the dark matter's W_mm comes from theory (pyccl, the slice as a top-hat) with
+the same weights. Then
 
     n_u(z_i) ∝ W_ur(z_i) / sqrt(W_rr(z_i) W_mm(z_i)) / b_u(z_i),
 
@@ -41,14 +42,41 @@ from cosmoml.errors import ConfigError
 class ClusteringResult:
     """n(z) per bin on the slice centres ``z`` (unit integral, at the fitted ``bias_index``),
     and per bin the mean redshift in its window with the jackknife error (``sigma_stat``),
-    the bias-evolution term (``sigma_bias``), their quadrature sum (``sigma``) and a
-    ``bias_flag`` where the bias term exceeds the statistical error; ``cov`` is the
-    jackknife covariance of the means."""
+    the bias-evolution term (``sigma_bias``), their quadrature sum (``sigma``), a
+    ``bias_flag`` where the bias term exceeds the statistical error and the clustering
+    ``amplitude`` (the bin's mean bias); ``cov`` is the jackknife covariance of the means;
+    ``bias_index_fit`` ± ``bias_index_fit_sigma`` the bias evolution γ measured from the
+    amplitudes (also table columns; used only with ``fit_bias_index``; ``table.attrs``
+    has the γ used) and ``bias_evolution_detected`` when it is > 3σ from 0."""
 
     z: np.ndarray
     nz: np.ndarray
     table: pd.DataFrame
     cov: np.ndarray
+    bias_index_fit: float = np.nan
+    bias_index_fit_sigma: float = np.nan
+
+    @property
+    def bias_evolution_detected(self) -> bool:
+        """The fitted γ is more than 3σ from 0: the unknown sample's bias evolves."""
+        return bool(abs(self.bias_index_fit) > 3 * self.bias_index_fit_sigma)
+
+
+def nz_windows(z: np.ndarray, nz: np.ndarray, n_sigma: float = 2.0
+               ) -> list[tuple[float, float]]:
+    """Per bin, the window mean ± ``n_sigma`` standard deviations of an n(z) (rows on
+    ``z``), e.g. the photo-z n(z) being calibrated: DES Y1's choice (Davis et al. 2017),
+    which keeps the noisy far slices, with their long lever arm on the mean, out."""
+    z = np.asarray(z, dtype=float)
+    nz = np.clip(np.nan_to_num(np.atleast_2d(nz)), 0, None)
+    area = np.trapezoid(nz, z, axis=1)
+    if np.any(area <= 0):
+        raise ConfigError("an n(z) row is empty: no window")
+    w = nz / area[:, None]
+    m = np.trapezoid(w * z[None], z, axis=1)
+    sd = np.sqrt(np.trapezoid(w * (z[None] - m[:, None]) ** 2, z, axis=1))
+    return [(float(max(lo, 0.0)), float(hi)) for lo, hi in
+            zip(m - n_sigma * sd, m + n_sigma * sd, strict=True)]
 
 
 def _shared_tree_nn():
@@ -99,6 +127,8 @@ def clustering_nz(
     dm_correction: bool = True,
     bias_index: float = 0.0,
     bias_index_sigma: float = 1.0,
+    fit_bias_index: bool = False,
+    scale_weight: float = -1.0,
     max_randoms: int = 1_000_000,
     bin_slop: float = 0.3,
     seed: int = 0,
@@ -118,13 +148,25 @@ def clustering_nz(
     r_min_mpc, r_max_mpc
         Proper transverse scales integrated over.
     windows
-        Per bin, the (z_lo, z_hi) window of its mean redshift (default: the whole range).
+        Per bin, the (z_lo, z_hi) window of its mean redshift (default: the whole range):
+        the slices whose centres lie inside; the table's ``window_lo``/``window_hi`` are
+        those slices' outer edges.
     npatch
         Jackknife patches (k-means on the randoms).
     n_theta
         Log-θ bins across each slice's annulus.
     bias_index, bias_index_sigma
         The unknown sample's bias evolution b_u ∝ (1 + z)^γ: γ and its prior width.
+    fit_bias_index
+        Measure γ from the data instead (:func:`_fit_bias_index`: the bins' clustering
+        amplitudes are their mean biases) and use its jackknife error as Δγ. Needs ≥ 3
+        bins at different redshifts; it assumes the bins share one b_u(z) and inherits
+        the redshift dependence of the W_mm model's errors. Always computed and reported
+        (``bias_index_fit``), used only when True.
+    scale_weight
+        Each pair inside the annulus weighs θ^scale_weight in W (−1, as yet_another_wizz's
+        default r⁻¹: the noisy few pairs at small θ count less than in a plain mean over
+        log-θ bins, which is about −2).
     max_randoms
         Randoms beyond this many are subsampled (their pair counts are normalised).
     bin_slop
@@ -160,7 +202,10 @@ def clustering_nz(
     centers = rand.patch_centers
     unk = [_catalog(unknown[bins == b], patch_centers=centers) for b in range(n_bins)]
     slices = [(zr >= lo) & (zr < hi) for lo, hi in pairwise(z_edges)]
-    in_window = [any(lo <= zc[k] <= hi for lo, hi in windows) for k in range(zc.size)]
+    # every slice in the span of the windows: the amplitudes of the bias fit need the
+    # bins' whole n(z), not only their windows
+    span = (min(w[0] for w in windows), max(w[1] for w in windows))
+    in_window = [span[0] <= zc[k] <= span[1] for k in range(zc.size)]
     keep = [k for k, s in enumerate(slices) if s.sum() >= 10 and in_window[k]]
     if not keep:
         raise ConfigError("no reference slice with >= 10 galaxies inside the windows")
@@ -168,7 +213,7 @@ def clustering_nz(
     th_min = np.degrees(r_min_mpc * (1 + zc[keep]) / chi)
     th_max = np.degrees(r_max_mpc * (1 + zc[keep]) / chi)
     corrs: list = []  # per kept slice: the reference auto, then the n_bins crosses
-    thetas = []
+    thetas, weights = [], []
     nn_class = _shared_tree_nn()
     kws = [{"min_sep": float(th_min[j]), "max_sep": float(th_max[j]), "nbins": n_theta,
             "sep_units": "deg", "bin_slop": bin_slop,
@@ -199,50 +244,113 @@ def clustering_nz(
             crosses.append(ur)
         corrs += [dd, *crosses]
         thetas.append(np.exp(rd.logr))
-    w_mm = _theory_w(cosmo, z_edges, keep, thetas) if dm_correction else np.ones(len(keep))
+        # random pairs per θ bin measure the annulus's area: the weight of a θ bin is its
+        # expected number of pairs times θ^scale_weight
+        wt = rd.weight * thetas[-1] ** scale_weight
+        weights.append(wt / wt.sum() if wt.sum() > 0 else np.full(n_theta, 1 / n_theta))
+    w_mm = (_theory_w(cosmo, z_edges, keep, thetas, weights) if dm_correction
+            else np.ones(len(keep)))
     zk = zc[keep]
     win = [(zk >= lo) & (zk <= hi) for lo, hi in windows]
+    if not all(w.any() for w in win):
+        raise ConfigError("a window holds no reference slice with >= 10 galaxies")
+    # the mean is over whole slices: report the slice edges actually used, so that a
+    # comparison (a truth, another method) can use the same range
+    lo_edges = np.asarray(z_edges)[np.asarray(keep)]
+    hi_edges = np.asarray(z_edges)[np.asarray(keep) + 1]
+    used = [(float(lo_edges[w].min()), float(hi_edges[w].max())) for w in win]
 
-    def means_at(cs, gamma: float) -> np.ndarray:
-        nz = _nz_from(cs, w_mm, n_bins) / (1 + zk) ** gamma
+    # n_b(z) b_u(z) per slice for the full sample and each delete-one-patch sample: every
+    # derived quantity (means, amplitudes, the bias index) gets its jackknife from these
+    raw = _nz_from(corrs, w_mm, weights, n_bins)
+    design, _ = treecorr.build_multi_cov_design_matrix(
+        corrs, "jackknife", func=lambda cs: _nz_from(cs, w_mm, weights, n_bins).ravel())
+    jk = design.reshape(-1, n_bins, len(keep))
+
+    def jk_cov(values: np.ndarray) -> np.ndarray:
+        d = values - values.mean(axis=0)
+        return (len(values) - 1) / len(values) * d.T @ d
+
+    def means_at(p: np.ndarray, gamma) -> np.ndarray:
+        nz = p / (1 + zk)[None] ** np.reshape(gamma, (-1, 1))
         return np.array([np.sum(zk[w] * nz[b, w]) / np.sum(nz[b, w])
                          for b, w in enumerate(win)])
 
-    means = means_at(corrs, bias_index)
-    cov = treecorr.estimate_multi_cov(corrs, "jackknife",
-                                      func=lambda cs: means_at(cs, bias_index))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        var_ln_amp = np.diag(jk_cov(np.log(jk.sum(axis=2))))
+    inv_var = np.where(np.isfinite(var_ln_amp) & (var_ln_amp > 0), 1 / var_ln_amp, 0.0)
+    fit = _fit_bias_index(raw, zk, inv_var)
+    fits = np.array([_fit_bias_index(p, zk, inv_var)[0] for p in jk])
+    gamma_fit = fit[0]
+    gamma_fit_sigma = float(np.sqrt(jk_cov(fits[:, None])[0, 0])) if np.isfinite(
+        fits).all() else np.nan
+    if fit_bias_index and not (np.isfinite(gamma_fit) and np.isfinite(gamma_fit_sigma)):
+        raise ConfigError("fit_bias_index: the bins' clustering amplitudes do not constrain "
+                          "γ (need >= 2 bins with positive amplitude)")
+    if fit_bias_index:
+        bias_index, bias_index_sigma = gamma_fit, gamma_fit_sigma
+    means = means_at(raw, bias_index)
+    cov = jk_cov(np.array([means_at(p, bias_index) for p in jk]))
     sig = np.sqrt(np.diag(cov))
-    sig_b = 0.5 * np.abs(means_at(corrs, bias_index + bias_index_sigma)
-                         - means_at(corrs, bias_index - bias_index_sigma))
+    sig_b = 0.5 * np.abs(means_at(raw, bias_index + bias_index_sigma)
+                         - means_at(raw, bias_index - bias_index_sigma))
     table = pd.DataFrame({"bin": np.arange(n_bins), "mean_z": means, "sigma_stat": sig,
                           "sigma_bias": sig_b, "sigma": np.hypot(sig, sig_b),
                           "bias_flag": sig_b > sig,
-                          "window_lo": [w[0] for w in windows],
-                          "window_hi": [w[1] for w in windows],
+                          "amplitude": fit[1],
+                          "bias_index_fit": gamma_fit,
+                          "bias_index_fit_sigma": gamma_fit_sigma,
+                          "window_lo": [w[0] for w in used],
+                          "window_hi": [w[1] for w in used],
                           "n_unknown": [int(np.sum(bins == b)) for b in range(n_bins)]})
-    nz = _nz_from(corrs, w_mm, n_bins) / (1 + zk) ** bias_index
+    table.attrs.update(bias_index=float(bias_index), bias_index_sigma=float(bias_index_sigma),
+                       bias_index_fit=float(gamma_fit),
+                       bias_index_fit_sigma=gamma_fit_sigma)
+    nz = raw / (1 + zk) ** bias_index
     full = np.full((n_bins, zc.size), np.nan)
     width = np.diff(z_edges)[keep]
     norm = np.sum(nz * width, axis=1, keepdims=True)
     with np.errstate(invalid="ignore", divide="ignore"):
         full[:, keep] = np.where(norm > 0, nz / norm, np.nan)  # unit integral (noise: < 0)
-    return ClusteringResult(zc, full, table, cov)
+    return ClusteringResult(zc, full, table, cov, float(gamma_fit), gamma_fit_sigma)
 
 
-def _nz_from(cs, w_mm, n_bins) -> np.ndarray:
+def _fit_bias_index(p: np.ndarray, zk: np.ndarray, inv_var: np.ndarray):
+    """The unknown bias's power-law index from the bins' clustering amplitudes.
+
+    With W_mm in absolute units, Σ_k p[b, k] over the slices (p = n_b b_u per slice, the
+    fraction of bin b in slice k times its bias) is the bin's mean bias b̄_b; a weighted
+    straight line through ln b̄_b against ln(1 + ⟨z⟩_b) has slope γ (b ∝ (1 + z)^γ). The
+    slope depends only on the amplitudes' ratios, not on σ8 or b_r. ``inv_var``: the
+    weights, 1 / var(ln b̄). Returns (γ, amplitudes).
+    """
+    amp = p.sum(axis=1)
+    zbar = np.array([np.sum(zk * row) / np.sum(row) if np.sum(row) > 0 else np.nan
+                     for row in p])
+    ok = (amp > 0) & np.isfinite(zbar) & (inv_var > 0)
+    if ok.sum() < 2:
+        return np.nan, amp
+    x, y, w = np.log1p(zbar[ok]), np.log(amp[ok]), inv_var[ok]
+    xm, ym = np.average(x, weights=w), np.average(y, weights=w)
+    slope = np.sum(w * (x - xm) * (y - ym)) / np.sum(w * (x - xm) ** 2)
+    return float(slope), amp
+
+
+def _nz_from(cs, w_mm, weights, n_bins) -> np.ndarray:
     """n(z) b_u(z) per bin (rows) on the kept slices from the correlations' xi values."""
     per = n_bins + 1
     out = np.zeros((n_bins, len(w_mm)))
     for k in range(len(w_mm)):
-        w_rr = np.mean(cs[k * per].xi)
+        w_rr = weights[k] @ cs[k * per].xi
         for b in range(n_bins):
-            w_ur = np.mean(cs[k * per + 1 + b].xi)
+            w_ur = weights[k] @ cs[k * per + 1 + b].xi
             out[b, k] = w_ur / np.sqrt(w_rr * w_mm[k]) if w_rr > 0 else 0.0
     return out
 
 
-def _theory_w(cosmo, z_edges, keep, thetas) -> np.ndarray:
-    """Dark-matter W_mm of each kept slice (top-hat in z) averaged over its θ bins."""
+def _theory_w(cosmo, z_edges, keep, thetas, weights) -> np.ndarray:
+    """Dark-matter W_mm of each kept slice (top-hat in z), weighted over its θ bins as the
+    measurements are."""
     import pyccl
 
     from cosmoml.sims.mocks import shell_cls
@@ -252,5 +360,5 @@ def _theory_w(cosmo, z_edges, keep, thetas) -> np.ndarray:
     for j, k in enumerate(keep):
         cl = shell_cls(cosmo, z_edges[k : k + 2], ell)[0]
         w = pyccl.correlation(cosmo, ell=ell, C_ell=cl, theta=thetas[j], type="NN")
-        out.append(np.mean(w))
+        out.append(weights[j] @ w)
     return np.array(out)

@@ -41,7 +41,7 @@ from sklearn.neighbors import KDTree
 
 from cosmoml.errors import ConfigError
 from cosmoml.nz.methods import mean_z, point_nz
-from cosmoml.pdf import make_grid
+from cosmoml.pdf import _trapz_weights, make_grid
 
 
 @dataclass
@@ -139,6 +139,7 @@ def deepfield_nz_assign(
     external_sigma: float | np.ndarray = 0.0,
     label_sigma: float = 0.0,
     label_error: tuple[np.ndarray, np.ndarray] | None = None,
+    outliers: LabelOutliers | None = None,
 ) -> DeepFieldResult:
     """n(z) of each wide bin from the labels of degraded deep realisations that the wide
     selection and bin assignment put in it.
@@ -147,7 +148,9 @@ def deepfield_nz_assign(
     and photo-z binning (-1: not selected or in no bin); ``deep_source`` its deep galaxy
     (row order as :func:`degrade_deep` writes); ``label_error``: per-bin (bias, sigma) of
     the labels (:func:`label_bias_by_bin`), subtracted from the means with its sigma as
-    the label term (replacing ``label_sigma``); the rest as in :func:`deepfield_nz`.
+    the label term (replacing ``label_sigma``); ``outliers``: the labels' outlier mixture
+    (:func:`label_outliers`), removed from n(z) and means with its error as the label
+    term (not with ``label_error``); the rest as in :func:`deepfield_nz`.
     """
     grid = make_grid() if grid is None else np.asarray(grid, dtype=float)
     real_bins = np.asarray(real_bins, dtype=int)
@@ -161,8 +164,16 @@ def deepfield_nz_assign(
     def nz_of(rows: np.ndarray) -> np.ndarray:
         return point_nz(ref_labels[rows], real_bins[rows], grid, n_bins, linear=True)
 
+    if label_error is not None and outliers is not None:
+        raise ConfigError("give label_error (per-bin bias) or outliers (mixture), not both")
     nz = nz_of(np.arange(real_bins.size))
     means = mean_z(nz, grid)
+    if outliers is not None:
+        nz, corrected, sig_label = _outlier_corrected(nz, grid, outliers)
+        table = _table(real_bins, n_bins, corrected, deep_source, deep_patch,
+                       lambda rows: mean_z(nz_of(rows), grid), external_sigma, sig_label)
+        table["outlier_fraction"] = outliers.fraction
+        return DeepFieldResult(grid, nz, table, ref_labels)
     if label_error is None:
         bias, sig_label = np.zeros(n_bins), label_sigma * (1 + means)
     else:
@@ -208,6 +219,64 @@ def label_bias_by_bin(
         se = float(np.sqrt(np.sum(w**2 * (e - bias) ** 2) * gal.size / (gal.size - 1)))
         rows.append({"bin": b, "bias": bias, "sigma": se, "n_galaxies": int(gal.size)})
     return pd.DataFrame(rows)
+
+
+@dataclass
+class LabelOutliers:
+    """The labels' catastrophic outliers as a mixture: a fraction ``fraction`` (± its
+    binomial error) of labels drawn from a distribution of mean ``mean`` (± its standard
+    error) whatever the true redshift; ``labels``: the outlying labels seen."""
+
+    fraction: float
+    fraction_sigma: float
+    mean: float
+    mean_sigma: float
+    labels: np.ndarray = field(repr=False)
+
+
+def label_outliers(z_label: np.ndarray, z_spec: np.ndarray,
+                   threshold: float = 0.15) -> LabelOutliers:
+    """Outlier fraction and outlier-label distribution from deep galaxies that also have a
+    spec-z (NaN elsewhere): outliers have |z_label − z_spec| > ``threshold`` (1 + z_spec).
+
+    One global estimate from all validation galaxies, so far less noisy than a per-bin
+    mean error (:func:`label_bias_by_bin`: hundreds of validation galaxies per bin, and
+    the outliers dominate its variance). It assumes that outlying labels do not depend on
+    the true redshift or the bin (true of random catastrophic failures; not of
+    systematic degeneracies such as the Lyman/Balmer-break confusion, which need the
+    per-bin estimate). Outliers that land within the threshold of the truth count as
+    good labels, consistently in the fraction and the correction.
+    """
+    zl, zs = np.asarray(z_label, float), np.asarray(z_spec, float)
+    ok = np.isfinite(zl) & np.isfinite(zs)
+    n = int(ok.sum())
+    if n < 10:
+        raise ConfigError(f"label_outliers needs validation spec-z; {n} galaxies have one")
+    out = np.abs(zl[ok] - zs[ok]) > threshold * (1 + zs[ok])
+    f = float(out.mean())
+    lab = zl[ok][out]
+    mean = float(lab.mean()) if lab.size else 0.0
+    mean_sigma = float(lab.std(ddof=1) / np.sqrt(lab.size)) if lab.size > 1 else 0.0
+    return LabelOutliers(f, float(np.sqrt(max(f * (1 - f), 1 / n) / n)), mean, mean_sigma,
+                         lab)
+
+
+def _outlier_corrected(nz: np.ndarray, grid: np.ndarray, lo: LabelOutliers):
+    """n(z) and means with the outlier mixture removed, n = (n_label − f p_out) / (1 − f)
+    with p_out the histogram of the outlying labels, and the error of each mean from the
+    errors of f and of the outliers' mean (first-order propagation)."""
+    f = lo.fraction
+    p_out = point_nz(lo.labels, np.zeros(lo.labels.size, int), grid, 1, linear=True)[0] \
+        if lo.labels.size else np.zeros(grid.size)
+    area = np.trapezoid(p_out, grid)
+    p_out = p_out / area if area > 0 else p_out
+    labelled = mean_z(nz, grid)
+    means = (labelled - f * lo.mean) / (1 - f)
+    sigma = np.hypot((labelled - lo.mean) / (1 - f) ** 2 * lo.fraction_sigma,
+                     f / (1 - f) * lo.mean_sigma)
+    norm = nz @ _trapz_weights(grid)
+    corrected = (nz - f * norm[:, None] * p_out[None]) / (1 - f)
+    return corrected, means, sigma
 
 
 def _jackknife(deep_patch, deep_source, bin_means, n_bins: int) -> np.ndarray:

@@ -56,6 +56,14 @@ def calibration_report(
         means["dz_vs_baseline"] = means["mean_z"] - base_mean[means["bin"].astype(int)]
     tables["Mean redshift per bin and method"] = means
     for name, (t, _, _) in methods.items():
+        if {"bias_index_fit", "bias_index_fit_sigma"} <= set(t.columns):
+            g, gs = float(t["bias_index_fit"].iloc[0]), float(t["bias_index_fit_sigma"].iloc[0])
+            summary[f"{name}/bias_index_fit"] = [g, gs]
+            if abs(g) > 3 * gs:
+                notes.append(f"FLAG {name}: the unknown sample's bias evolves, γ = {g:+.2f} ± "
+                             f"{gs:.2f} (b ∝ (1+z)^γ, from the bins' clustering amplitudes, "
+                             "> 3σ from 0): uncorrected, its means are biased high for γ > 0; "
+                             "use --fit-bias-index (corrects most, not all, of it).")
         if "bias_flag" in t.columns and t["bias_flag"].any():
             bins = t.loc[t["bias_flag"].astype(bool), "bin"].astype(int).tolist()
             notes.append(f"FLAG {name}: in bin(s) {bins} the unknown sample's bias evolution "
