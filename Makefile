@@ -37,7 +37,7 @@ bench-scale: $(STAMP)
 
 bench-calibration: $(STAMP)
 	$(BIN)/python benchmarks/calibration.py
-	$(BIN)/python benchmarks/clustering.py
+	$(BIN)/python benchmarks/clustering.py --mocks 10
 
 bench-rail:
 	bash benchmarks/setup_rail_env.sh

@@ -46,6 +46,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--mocks", type=int, default=5)
     ap.add_argument("--windows", choices=("nz", "edges"), default="nz")
+    ap.add_argument("--cross-patch-weight", choices=("match", "simple"), default="simple",
+                    help="TreeCorr's jackknife weight of pairs across a deleted patch")
     ap.add_argument("--gamma", type=float, default=2.0, help="evolving-bias mock; 0 = none")
     ap.add_argument("--output", default=str(HERE / "results" / "clustering.json"))
     args = ap.parse_args()
@@ -68,7 +70,8 @@ def main() -> None:
         files included)."""
         out = Path(tmpdir.name) / "wz.csv"
         cmd = [str(Path(sys.executable).parent / "cosmoml"), "calibrate", "clustering",
-               *map(str, cli_files), "--windows",
+               *map(str, cli_files), "--cross-patch-weight", args.cross_patch_weight,
+               "--windows",
                ",".join(f"{lo}:{hi}" for lo, hi in windows), "--z-min", "0", "--z-max",
                "2", "--npatch", "32", "--output", str(out)]
         gnu_time = Path("/usr/bin/time")  # the child's own peak: a forked child's
@@ -119,6 +122,7 @@ def main() -> None:
                                 z_edges=np.round(np.arange(0.0, 2.0001, 0.05), 6),
                                 windows=windows, cosmo=cosmo, npatch=32, seed=seed,
                                 bias_index=0.0 if gamma == "fit" else gamma,
+                                cross_patch_weight=args.cross_patch_weight,
                                 fit_bias_index=gamma == "fit")
             t_cz = time.perf_counter() - t0
             u = m.unknown
@@ -191,7 +195,7 @@ def main() -> None:
           f"{cli['seconds']:.0f} s, {cli['peak_mib']:.0f} MiB")
     print(json.dumps(summary))
     doc = {"benchmark": "clustering", "machine": platform.platform(), "mocks": args.mocks,
-           "windows": args.windows,
+           "windows": args.windows, "cross_patch_weight": args.cross_patch_weight,
            "gamma": args.gamma, "rows": rows + evolving, "summary": summary}
     with atomic_path(args.output) as tmp:
         tmp.write_text(json.dumps(doc, indent=1))

@@ -587,6 +587,9 @@ def calibrate_clustering_cmd(
     bias_index_sigma: float = typer.Option(1.0, help="Prior width of γ (systematic term)."),
     fit_bias_index: bool = typer.Option(False, help="Fit γ from the bins' clustering "
                                         "amplitudes and correct with it (its error as Δγ)."),
+    cross_patch_weight: str = typer.Option("simple", help="Jackknife weight of pairs "
+                                           "across a deleted patch: simple (drop them) or "
+                                           "match (Mohammad & Percival 2022)."),
     seed: int = typer.Option(0),
 ) -> None:
     """Clustering redshifts: n(z) and mean redshift of each bin from the angular
@@ -599,7 +602,8 @@ def calibrate_clustering_cmd(
                           r_min_mpc=r_min_mpc,
                           r_max_mpc=r_max_mpc, npatch=npatch, bias_index=bias_index,
                           bias_index_sigma=bias_index_sigma,
-                          fit_bias_index=fit_bias_index, seed=seed)
+                          fit_bias_index=fit_bias_index,
+                          cross_patch_weight=cross_patch_weight, seed=seed)
     _calibration_table("clustering redshifts", res.table,
                        ("bin", "n_unknown", "mean_z", "sigma_stat", "sigma_bias", "sigma",
                         "bias_flag"), (output, nz_output))
