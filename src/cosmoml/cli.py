@@ -604,9 +604,6 @@ def calibrate_clustering_cmd(
                           bias_index_sigma=bias_index_sigma,
                           fit_bias_index=fit_bias_index,
                           cross_patch_weight=cross_patch_weight, seed=seed)
-    _calibration_table("clustering redshifts", res.table,
-                       ("bin", "n_unknown", "mean_z", "sigma_stat", "sigma_bias", "sigma",
-                        "bias_flag"), (output, nz_output))
     g, gs = res.bias_index_fit, res.bias_index_fit_sigma
     out.print(f"bias evolution measured from the bins' amplitudes: γ = {g:+.2f} ± {gs:.2f}"
               + (" (used)" if fit_bias_index else f" (used: {bias_index:g} ± "
@@ -615,6 +612,9 @@ def calibrate_clustering_cmd(
         err.print(f"warning: the unknown sample's bias evolves (γ = {g:+.2f} ± {gs:.2f}, "
                   f"> 3σ from 0) but γ = {bias_index:g} was assumed: rerun with "
                   "--fit-bias-index or --bias-index", markup=False)
+    _calibration_table("clustering redshifts", res.table,
+                       ("bin", "n_unknown", "mean_z", "sigma_stat", "sigma_bias", "sigma",
+                        "bias_flag"), (output, nz_output))
     flagged = res.table.loc[res.table["bias_flag"], "bin"].astype(int).tolist()
     if flagged:
         err.print(f"warning: in bin(s) {flagged} the unknown sample's bias evolution "
