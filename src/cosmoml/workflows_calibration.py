@@ -12,7 +12,7 @@ import pandas as pd
 from cosmoml.catalog.io import atomic_path, read_table, write_table
 from cosmoml.errors import CatalogError, ConfigError
 from cosmoml.nz.clustering import ClusteringResult
-from cosmoml.nz.combine import combine_shifts
+from cosmoml.nz.combine import combine_long
 from cosmoml.nz.deepfield import DeepFieldResult
 from cosmoml.nz.tomo import DES_Y1_EDGES
 
@@ -35,12 +35,7 @@ def combine_file(
     paths = [Path(p) for p in (path if isinstance(path, list | tuple) else [path])]
     frames, value = [], None
     for p in paths:
-        try:
-            df = pd.read_parquet(p) if p.suffix == ".parquet" else pd.read_csv(p)
-        except FileNotFoundError:
-            raise CatalogError(f"{p}: no such file") from None
-        except Exception as exc:
-            raise CatalogError(f"{p}: cannot be read: {exc}") from exc
+        df = read_table(p)
         v = "dz" if "dz" in df.columns else "mean_z" if "mean_z" in df.columns else None
         missing = [c for c in ("method", "bin", "sigma") if c not in df.columns]
         if v is None or missing:
@@ -50,19 +45,18 @@ def combine_file(
             raise CatalogError(f"{p}: holds {v!r} but {paths[0]} holds {value!r}: "
                                "combine shifts with shifts, means with means")
         value = v
-        frames.append(df[["method", "bin", v, "sigma"]].rename(columns={v: "dz"})
+        frames.append(df[["method", "bin", v, "sigma"]]
                       .assign(_file=str(p), _row=np.arange(len(df))))
     df = pd.concat(frames, ignore_index=True)
 
     def where(i: int) -> str:
         return f"{df['_file'].iloc[i]}: column"
 
-    for c in ("bin", "dz", "sigma"):
+    for c in ("bin", value, "sigma"):
         values = pd.to_numeric(df[c], errors="coerce")
         if values.isna().any():
             i = int(np.flatnonzero(values.isna())[0])
-            name = value if c == "dz" else c
-            raise CatalogError(f"{where(i)} {name!r} row {df['_row'].iloc[i]}: not a number "
+            raise CatalogError(f"{where(i)} {c!r} row {df['_row'].iloc[i]}: not a number "
                                f"({df[c].iloc[i]!r})")
         df[c] = values
     if (df["sigma"] <= 0).any():
@@ -72,15 +66,7 @@ def combine_file(
         i = int(np.flatnonzero(df.duplicated(["method", "bin"]))[0])
         raise CatalogError(f"{df['_file'].iloc[i]}: row {df['_row'].iloc[i]}: a second value "
                            f"for method {df['method'].iloc[i]!r}, bin {int(df['bin'].iloc[i])}")
-    bins = np.sort(df["bin"].astype(int).unique())
-    measurements = {}
-    for method, g in df.groupby("method", sort=False):
-        s = g.set_index(g["bin"].astype(int)).reindex(bins)
-        measurements[str(method)] = (s["dz"].to_numpy(float), s["sigma"].to_numpy(float))
-    table = combine_shifts(measurements, p_threshold, inflate)
-    table["bin"] = bins
-    if value == "mean_z":
-        table = table.rename(columns=lambda c: c.replace("dz_", "mean_z_"))
+    table = combine_long(df, value, p_threshold, inflate)
     if output is not None:
         with atomic_path(output) as tmp:
             table.to_csv(tmp, index=False)
@@ -305,17 +291,13 @@ def mock_files(
     m = lognormal_mock(bias_unknown=b_u, bias_reference=bias_reference, **kw)
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
-    paths = {}
-    for name, df in (("unknown", m.unknown), ("reference", m.reference),
-                     ("randoms", m.randoms)):
-        paths[name] = (write_table(df, out / f"{name}.parquet",
-                                  metadata={"cosmoml_mock": json.dumps(
-                                      {"area_deg2": m.area_deg2, "bias_unknown": bias_unknown,
-                                       "bias_unknown_index": bias_unknown_index,
-                                       "bias_reference": bias_reference,
-                                       **{k: v for k, v in kw.items() if k != "cosmo"}},
-                                      default=str)}), len(df))
-    return paths
+    meta = {"cosmoml_mock": json.dumps(
+        {"area_deg2": m.area_deg2, "bias_unknown": bias_unknown,
+         "bias_unknown_index": bias_unknown_index, "bias_reference": bias_reference,
+         **{k: v for k, v in kw.items() if k != "cosmo"}}, default=str)}
+    return {name: (write_table(df, out / f"{name}.parquet", metadata=meta), len(df))
+            for name, df in (("unknown", m.unknown), ("reference", m.reference),
+                             ("randoms", m.randoms))}
 
 
 def read_nz(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:

@@ -86,3 +86,21 @@ def combine_shifts(
                      "dof": dof, "p_value": p, "max_tension_sigma": float(tension),
                      "inconsistent": bool(bad)})
     return pd.DataFrame(rows)
+
+
+def combine_long(table: pd.DataFrame, value: str = "dz", p_threshold: float = 0.01,
+                 inflate: bool = True) -> pd.DataFrame:
+    """:func:`combine_shifts` on a long table — one row per method and bin with columns
+    ``method``, ``bin``, ``value`` and ``sigma`` — over the bins present (a method without
+    a bin is left out of it); ``bin`` holds the bins' own labels, and for a value other
+    than ``dz`` (e.g. ``mean_z``) the ``dz_*`` columns are named ``<value>_*``."""
+    bins = np.sort(table["bin"].astype(int).unique())
+    measurements = {}
+    for method, g in table.groupby("method", sort=False):
+        s = g.set_index(g["bin"].astype(int)).reindex(bins)
+        measurements[str(method)] = (s[value].to_numpy(float), s["sigma"].to_numpy(float))
+    out = combine_shifts(measurements, p_threshold, inflate)
+    out["bin"] = bins
+    if value != "dz":
+        out = out.rename(columns=lambda c: c.replace("dz_", f"{value}_"))
+    return out

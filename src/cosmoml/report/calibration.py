@@ -9,7 +9,8 @@ import os
 import numpy as np
 import pandas as pd
 
-from cosmoml.nz.combine import combine_shifts
+from cosmoml.nz.combine import combine_long
+from cosmoml.nz.methods import mean_z
 
 
 def _on_grid(z: np.ndarray, nz: np.ndarray, grid: np.ndarray) -> np.ndarray:
@@ -45,11 +46,12 @@ def calibration_report(
     curves = {name: (z, nz) for name, (_, z, nz) in methods.items()}
     means = pd.concat([t.assign(method=name)[["method", "bin", "mean_z", "sigma"]]
                        for name, (t, _, _) in methods.items()], ignore_index=True)
+    method_means = means
     notes, tables, figures, summary = [], {}, {}, {"methods": list(methods)}
     if baseline is not None:
         zb, nzb = baseline
         curves = {"baseline (photo-z)": (zb, nzb), **curves}
-        base_mean = np.trapezoid(nzb * zb, zb, axis=1) / np.trapezoid(nzb, zb, axis=1)
+        base_mean = mean_z(nzb, zb)
         means = pd.concat([pd.DataFrame({"method": "baseline (photo-z)",
                                          "bin": np.arange(len(nzb)), "mean_z": base_mean,
                                          "sigma": np.nan}), means], ignore_index=True)
@@ -71,13 +73,7 @@ def calibration_report(
                          "error; its sigma includes this term, but an independent bias "
                          "measurement would tighten it.")
     if len(methods) > 1:
-        n_bins = int(means["bin"].max()) + 1
-        meas = {}
-        for name, (t, _, _) in methods.items():
-            s = t.set_index(t["bin"].astype(int)).reindex(range(n_bins))
-            meas[name] = (s["mean_z"].to_numpy(float), s["sigma"].to_numpy(float))
-        comb = combine_shifts(meas, p_threshold).rename(
-            columns=lambda c: c.replace("dz_", "mean_z_"))
+        comb = combine_long(method_means, "mean_z", p_threshold)
         tables["Combination (inverse variance) and consistency"] = comb
         bad = comb.loc[comb["inconsistent"], "bin"].tolist()
         summary["inconsistent_bins"] = bad
@@ -89,6 +85,7 @@ def calibration_report(
     if baseline is not None:
         cosmo = cosmo or ccl_cosmology()
         zb, nzb = baseline
+        est = _on_grid(zb, nzb, zb)
         for name, (_, z, nz) in methods.items():
             finite = np.nan_to_num(nz)
             if (finite < 0).any() or len(nz) != len(nzb):
@@ -96,7 +93,6 @@ def calibration_report(
                              "of bins; no C_ℓ comparison (its mean shifts are in the table).")
                 continue
             true = _on_grid(z, finite, zb)
-            est = _on_grid(zb, nzb, zb)
             for kind in ("shear", "clustering"):
                 cb = cl_bias(zb, true, est, kind=kind, f_sky=f_sky,
                              n_gal_arcmin2=n_gal_arcmin2, sigma_e=sigma_e, cosmo=cosmo)
