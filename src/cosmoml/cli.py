@@ -714,16 +714,22 @@ def mock_cmd(
     n_randoms_factor: float = typer.Option(5.0, help="Randoms per galaxy of the larger sample."),
     photoz_sigma: float = typer.Option(0.05, help="Photo-z scatter / (1+z)."),
     photoz_outliers: float = typer.Option(0.02, help="Photo-z outlier fraction."),
+    backend: str = typer.Option(
+        "lognormal", help="lognormal (our flat-sky generator, lognormal galaxies) or glass "
+        "(full-sky GLASS maps, linear bias; needs `pip install 'cosmoml[glass]'`)."),
+    nside: int = typer.Option(1024, help="HEALPix resolution of the glass backend."),
     seed: int = typer.Option(0),
 ) -> None:
     """A clustered lognormal mock sky: unknown (with photo-z and bins), reference and
     randoms drawn from one density field in redshift shells."""
     from cosmoml.workflows_calibration import mock_files
 
+    kw = {"nside": nside} if backend == "glass" else {}
     paths = mock_files(output_dir, bias_unknown, bias_unknown_index, bias_reference,
-                       bias_pivot_z, area_deg2=area_deg2, n_unknown=n_unknown,
-                       n_reference=n_reference, n_randoms_factor=n_randoms_factor,
-                       photoz_sigma=photoz_sigma, photoz_outliers=photoz_outliers, seed=seed)
+                       bias_pivot_z, backend=backend, area_deg2=area_deg2,
+                       n_unknown=n_unknown, n_reference=n_reference,
+                       n_randoms_factor=n_randoms_factor, photoz_sigma=photoz_sigma,
+                       photoz_outliers=photoz_outliers, seed=seed, **kw)
     for p, rows in paths.values():
         out.print(f"wrote {p} ({rows:,} rows)")
 

@@ -277,22 +277,30 @@ def mock_files(
     bias_unknown_index: float = 0.0,
     bias_reference: float = 2.0,
     bias_pivot_z: float = 0.6,
+    backend: str = "lognormal",
     **kw,
 ) -> dict[str, tuple[Path, int]]:
-    """A clustered lognormal mock written as ``unknown.parquet`` (ra, dec, z_true, z_phot,
-    bin), ``reference.parquet`` (ra, dec, z) and ``randoms.parquet`` (ra, dec) in
+    """A clustered mock written as ``unknown.parquet`` (ra, dec, z_true, z_phot, bin),
+    ``reference.parquet`` (ra, dec, z) and ``randoms.parquet`` (ra, dec) in
     ``output_dir``; the unknown bias b_u(z) = ``bias_unknown`` ((1 + z) / (1 +
-    ``bias_pivot_z``))^``bias_unknown_index``. Returns {name: (path, rows)}."""
+    ``bias_pivot_z``))^``bias_unknown_index``. ``backend``: ``"lognormal"``
+    (:func:`~cosmoml.sims.mocks.lognormal_mock`) or ``"glass"``
+    (:func:`~cosmoml.sims.glass_mock.glass_mock`). Returns {name: (path, rows)}."""
+    from cosmoml.sims.glass_mock import glass_mock
     from cosmoml.sims.mocks import lognormal_mock
+
+    generators = {"lognormal": lognormal_mock, "glass": glass_mock}
+    if backend not in generators:
+        raise ConfigError(f"unknown mock backend {backend!r}; choose from {list(generators)}")
 
     def b_u(z):
         return bias_unknown * ((1 + z) / (1 + bias_pivot_z)) ** bias_unknown_index
 
-    m = lognormal_mock(bias_unknown=b_u, bias_reference=bias_reference, **kw)
+    m = generators[backend](bias_unknown=b_u, bias_reference=bias_reference, **kw)
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
     meta = {"cosmoml_mock": json.dumps(
-        {"area_deg2": m.area_deg2, "bias_unknown": bias_unknown,
+        {"backend": backend, "area_deg2": m.area_deg2, "bias_unknown": bias_unknown,
          "bias_unknown_index": bias_unknown_index, "bias_reference": bias_reference,
          **{k: v for k, v in kw.items() if k != "cosmo"}}, default=str)}
     return {name: (write_table(df, out / f"{name}.parquet", metadata=meta), len(df))

@@ -9,6 +9,12 @@ population with replacement, each with its own LSST noise at ``wide_years`` and 
 magnitude cut, so that its bins' true mean redshifts are the population's (shot noise
 negligible for ``n_wide`` ≳ 10⁵) while the deep field is a finite sample of it, as a real
 deep field is of the sky. Both keep the true redshift, so the calibration's error is known.
+
+A deep field larger than the shipped population allows (1 deg² at LSST deep-field depth
+holds ~4 × 10⁵ galaxies, the shipped population 10⁵) comes from :func:`expand_population`:
+new galaxies interpolated between neighbours in (redshift, magnitude, colours) space. The
+deep field's size can be given as an area, through the LSST Science Book's counts
+(:func:`galaxies_per_deg2`).
 """
 
 from __future__ import annotations
@@ -38,6 +44,42 @@ def lsst_noise(years: float) -> Callable[[pd.DataFrame, np.random.Generator], pd
     return add
 
 
+def galaxies_per_deg2(i_max: float) -> float:
+    """Galaxies per deg² brighter than ``i_max`` (AB): N(< i) = 46 × 10^(0.31 (i − 25))
+    arcmin⁻² (LSST Science Book, 2009, eq. 3.7; fitted for 20.5 < i < 25.5)."""
+    return 46.0 * 10 ** (0.31 * (i_max - 25.0)) * 3600.0
+
+
+def expand_population(truth: pd.DataFrame, n: int, k: int = 8, seed: int = 0) -> pd.DataFrame:
+    """``n`` galaxies like ``truth`` (columns redshift, u..y, noise-free magnitudes): each
+    is a random point on the segment between a random galaxy and one of its ``k`` nearest
+    neighbours in standardised (redshift, i, adjacent colours) space, redshift and
+    magnitudes interpolated alike (SMOTE's interpolation, Chawla et al. 2002).
+
+    Interpolating between close neighbours keeps the colour–redshift relation, its
+    scatter and its degeneracies (a kernel density in 7 dimensions with a global bandwidth
+    would blur them); a galaxy of ``truth`` is the k = 0 limit. ``id`` is 0..n−1."""
+    from sklearn.neighbors import NearestNeighbors
+
+    if n < 1 or k < 1:
+        raise ValueError("n and k must be >= 1")
+    bands = [b for b in BANDS if b in truth.columns]
+    mags = truth[bands].to_numpy(float)
+    x = np.column_stack([truth["redshift"].to_numpy(float), mags[:, bands.index("i")],
+                         -np.diff(mags, axis=1)])
+    x = (x - x.mean(axis=0)) / x.std(axis=0)
+    nbr = NearestNeighbors(n_neighbors=k + 1).fit(x).kneighbors(x, return_distance=False)
+    rng = np.random.default_rng(seed)
+    a = rng.integers(0, len(truth), n)
+    b = nbr[a, rng.integers(1, k + 1, n)]  # column 0 is the galaxy itself
+    u = rng.random(n)[:, None]
+    vals = np.column_stack([truth["redshift"].to_numpy(float), mags])
+    new = vals[a] + u * (vals[b] - vals[a])
+    out = pd.DataFrame(new, columns=["redshift", *bands])
+    out.insert(0, "id", np.arange(n))
+    return out
+
+
 @dataclass
 class WideDeepPair:
     """``wide``: id, redshift (truth), u..y, u_err..y_err. ``deep``: the same at deep
@@ -57,19 +99,34 @@ def simulate_wide_deep(
     label_sigma: float = 0.01,
     outlier_frac: float = 0.01,
     n_patches: int = 8,
+    population: int | None = None,
+    deep_area_deg2: float | None = None,
+    population_seed: int = 0,
     seed: int = 0,
 ) -> WideDeepPair:
     """Draw a deep field and a wide sample from the Buzzard population, with noise and labels.
 
     Defaults: a 1-year-deep wide survey cut at i < 24, a deep field 30 years deep (about
     1.8 mag deeper) with COSMOS-like labels (σ = 0.01 (1 + z), 1% outliers) in 8 patches.
+    ``population``: draw from :func:`expand_population` of that size (seeded by
+    ``population_seed``, so that every ``seed`` samples the same sky) instead of the
+    100,000 shipped galaxies. ``deep_area_deg2`` (instead of ``n_deep``):
+    as many deep galaxies as that area holds, the population's fraction at i < 25 matched
+    to :func:`galaxies_per_deg2` (25); the population grows to 2.5× the deep field if
+    needed, so the deep field stays a sample of it.
     """
     from cosmoml.selection import ManyBandPhotoZ, Survey
 
     rng = np.random.default_rng(seed)
     truth = load_buzzard(noise=False)
+    if deep_area_deg2 is not None:
+        frac_bright = float((truth["i"] < 25.0).mean())
+        n_deep = round(deep_area_deg2 * galaxies_per_deg2(25.0) / frac_bright)
+        population = max(population or len(truth), int(2.5 * n_deep))
+    if population is not None and population != len(truth):
+        truth = expand_population(truth, population, seed=population_seed)
     if n_deep > len(truth):
-        raise ValueError(f"n_deep must be <= {len(truth)}")
+        raise ValueError(f"n_deep must be <= the population ({len(truth)})")
     deep_t = truth.iloc[rng.permutation(len(truth))[:n_deep]].reset_index(drop=True)
     wide_t = truth.iloc[rng.integers(0, len(truth), n_wide)].reset_index(drop=True)
     wide_noise = lsst_noise(wide_years)

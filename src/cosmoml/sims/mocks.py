@@ -126,25 +126,13 @@ def lognormal_mock(
         raise ConfigError("area_deg2 and pixel_deg must be positive")
     rng = np.random.default_rng(seed)
     cosmo = cosmo or ccl_cosmology()
-    z_edges = np.round(np.arange(0.0, 2.0001, 0.05), 6) if z_edges is None else np.asarray(
-        z_edges, dtype=float)
-    zg = np.linspace(0.0, float(z_edges[-1]), 2001)
-    if unknown_nz is None:
-        unknown_nz = (zg, zg**2 * np.exp(-((zg / 0.5) ** 1.5)))
-    if reference_nz is None:
-        reference_nz = (zg, ((zg > 0.1) & (zg < 1.6)).astype(float))
+    z_edges, unknown_nz, reference_nz = _defaults(z_edges, unknown_nz, reference_nz)
     side = float(np.sqrt(area_deg2))
     n = int(np.ceil(side / pixel_deg))
     pix_rad = np.radians(pixel_deg)
     ell = np.geomspace(1.0, 2 * np.pi / pix_rad * 1.5, 400)
     cls = shell_cls(cosmo, z_edges, ell)
     log_ell = np.log(ell)
-
-    def shell_fraction(nz_pair, lo, hi):
-        z, w = (np.asarray(a, dtype=float) for a in nz_pair)
-        total = np.trapezoid(w, z)
-        sel = (z >= lo) & (z <= hi)
-        return np.trapezoid(w[sel], z[sel]) / total if total > 0 and sel.sum() > 1 else 0.0
 
     unk, ref = [], []
     for s, (lo, hi) in enumerate(pairwise(z_edges)):
@@ -156,7 +144,7 @@ def lognormal_mock(
         zmid = np.array([0.5 * (lo + hi)])
         for nz_pair, total, b, out in ((unknown_nz, n_unknown, bias_unknown, unk),
                                        (reference_nz, n_reference, bias_reference, ref)):
-            mean = total * shell_fraction(nz_pair, lo, hi) / (n * n)
+            mean = total * _shell_fraction(nz_pair, lo, hi) / (n * n)
             if mean <= 0:
                 continue
             bb = float(_bias(b, zmid)[0])
@@ -165,6 +153,19 @@ def lognormal_mock(
             ra, dec = _to_sky(x, y, n * pixel_deg)
             z = _sample_z(*(np.asarray(a, float) for a in nz_pair), lo, hi, x.size, rng)
             out.append(pd.DataFrame({"ra": ra, "dec": dec, "z": z}))
+    unknown, reference = _with_photoz(unk, ref, photoz_sigma, photoz_outliers, bin_edges,
+                                      rng)
+    n_rand = int(n_randoms_factor * max(len(unknown), len(reference)))
+    x, y = rng.random(n_rand) * n * pixel_deg, rng.random(n_rand) * n * pixel_deg
+    ra, dec = _to_sky(x, y, n * pixel_deg)
+    randoms = pd.DataFrame({"ra": ra, "dec": dec})
+    return MockSky(unknown, reference, randoms, (n * pixel_deg) ** 2, z_edges)
+
+
+def _with_photoz(unk: list[pd.DataFrame], ref: list[pd.DataFrame], photoz_sigma: float,
+                 photoz_outliers: float, bin_edges, rng) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Concatenate the shells' samples; give the unknown galaxies a photo-z (Gaussian
+    scatter σ (1 + z), a fraction of outliers uniform in 0..2) and a tomographic bin."""
     unknown = pd.concat(unk, ignore_index=True).rename(columns={"z": "z_true"})
     reference = pd.concat(ref, ignore_index=True)
     zt = unknown["z_true"].to_numpy()
@@ -175,8 +176,25 @@ def lognormal_mock(
     edges = np.asarray(bin_edges, dtype=float)
     b = np.digitize(zp, edges) - 1
     unknown["bin"] = np.where((zp >= edges[0]) & (zp < edges[-1]), b, -1)
-    n_rand = int(n_randoms_factor * max(len(unknown), len(reference)))
-    x, y = rng.random(n_rand) * n * pixel_deg, rng.random(n_rand) * n * pixel_deg
-    ra, dec = _to_sky(x, y, n * pixel_deg)
-    randoms = pd.DataFrame({"ra": ra, "dec": dec})
-    return MockSky(unknown, reference, randoms, (n * pixel_deg) ** 2, z_edges)
+    return unknown, reference
+
+
+def _defaults(z_edges, unknown_nz, reference_nz):
+    """Shell edges (Δz = 0.05 over 0..2) and the samples' default n(z): Smail-type
+    z² exp(−(z/0.5)^1.5) for the unknown, flat in 0.1..1.6 for the reference."""
+    z_edges = np.round(np.arange(0.0, 2.0001, 0.05), 6) if z_edges is None else np.asarray(
+        z_edges, dtype=float)
+    zg = np.linspace(0.0, float(z_edges[-1]), 2001)
+    if unknown_nz is None:
+        unknown_nz = (zg, zg**2 * np.exp(-((zg / 0.5) ** 1.5)))
+    if reference_nz is None:
+        reference_nz = (zg, ((zg > 0.1) & (zg < 1.6)).astype(float))
+    return z_edges, unknown_nz, reference_nz
+
+
+def _shell_fraction(nz_pair, lo: float, hi: float) -> float:
+    """Fraction of a sample's n(z) inside the shell [lo, hi]."""
+    z, w = (np.asarray(a, dtype=float) for a in nz_pair)
+    total = np.trapezoid(w, z)
+    sel = (z >= lo) & (z <= hi)
+    return np.trapezoid(w[sel], z[sel]) / total if total > 0 and sel.sum() > 1 else 0.0
