@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv demo test lint bench bench-shift bench-scale bench-calibration bench-rail clean
+.PHONY: venv demo test lint bench bench-shift bench-scale bench-calibration bench-glass bench-rail clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -37,7 +37,11 @@ bench-scale: $(STAMP)
 
 bench-calibration: $(STAMP)
 	$(BIN)/python benchmarks/calibration.py
-	$(BIN)/python benchmarks/clustering.py --mocks 10
+	$(BIN)/python benchmarks/clustering.py --mocks 20
+
+bench-glass: $(STAMP)
+	$(BIN)/python benchmarks/clustering.py --backend glass --mocks 5 \
+		--output benchmarks/results/clustering_glass.json
 
 bench-rail:
 	bash benchmarks/setup_rail_env.sh
