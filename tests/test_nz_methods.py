@@ -153,6 +153,10 @@ def test_dir_nz_is_the_weighted_label_histogram_of_each_bin(shifted_samples):
     # the photo-z closure is in the error: no bin claims less than it
     assert np.all(np.isfinite(res.table["calibration_bias"]))
     assert np.all(res.table["mean_z_err"] >= res.table["calibration_bias"].abs())
+    som = estimate_nz(train, sci.iloc[:3000], COLS, method="som", estimator="knn", n_boot=5)
+    t = som.table[som.table["n_objects"] > 0]
+    assert np.all(np.isfinite(t["calibration_bias"]))
+    assert np.all(t["mean_z_err"] >= t["calibration_bias"].abs())
     with pytest.raises(ConfigError, match="nz_from"):
         estimate_nz(train, sci, COLS, method="none", nz_from="histogram")
     naive = estimate_nz(train, sci.iloc[:3000], COLS, method="none", estimator="knn", n_boot=5,
