@@ -254,6 +254,26 @@ def test_label_outlier_mixture_is_removed(wide_deep):
         deepfield_nz_assign(real_bins, real["source"], labels, n_bins=4, outliers=lo,
                             label_error=(lb["bias"], lb["sigma"]))
 
+def test_label_outlier_mixture_counts_outliers_that_land_near_the_truth():
+    """Labels with scatter 0.01 (1 + z) and 2% outliers uniform in 0..3: the fitted mixture
+    recovers the whole 2% (a 0.15 (1 + z) threshold count misses the ~20% of outliers
+    that land near their galaxy's redshift) and the outliers' mean 1.5."""
+    from cosmoml.nz.deepfield import label_outliers
+
+    rng = np.random.default_rng(11)
+    z = rng.uniform(0.2, 2.0, 20_000)
+    labels = z + 0.01 * (1 + z) * rng.standard_normal(z.size)
+    bad = rng.random(z.size) < 0.02
+    labels[bad] = rng.uniform(0, 3, bad.sum())
+    lo = label_outliers(labels, z)
+    counted = np.mean(np.abs(labels - z) > 0.15 * (1 + z))
+    assert counted < 0.0175  # what a threshold count would have said
+    assert abs(lo.fraction - bad.mean()) < 3 * lo.fraction_sigma
+    assert abs(lo.mean - labels[bad].mean()) < 3 * lo.mean_sigma + 0.02
+    assert lo.weights is not None and lo.weights[bad].mean() > 0.75
+    assert lo.weights[~bad].mean() < 0.005
+
+
 def test_cli_calibrate_combine(tmp_path):
     import pandas as pd
 
