@@ -274,10 +274,10 @@ def label_outliers(z_label: np.ndarray, z_spec: np.ndarray, threshold: float = 0
         p_out = counts / (counts.sum() * bin_width)
         good = np.exp(-0.5 * (dev / s) ** 2) / (np.sqrt(2 * np.pi) * s * (1 + zs))
         r_new = f * p_out[idx] / (f * p_out[idx] + (1 - f) * good)
-        if np.max(np.abs(r_new - r)) < 1e-6:
-            r = r_new
-            break
+        change = float(np.max(np.abs(r_new - r)))
         r = r_new
+        if change < 1e-6:
+            break
     f = float(r.mean())
     w_sum = float(r.sum())
     mean = float(np.sum(r * zl) / w_sum) if w_sum > 0 else 0.0

@@ -179,8 +179,8 @@ def estimate_nz(
     obj_mean = pdfs.mean()  # per-object PDF means (NaN without a prediction)
     used = covered if cull or chosen == "som" else np.ones(len(sci), dtype=bool)
     cal_bias = np.full(n_bins, np.nan)
-    zhat_train = pdfs_train.mean()  # out-of-fold photo-z (labels where there is none)
-    zhat_train = np.where(np.isfinite(zhat_train), zhat_train, z_spec)
+    oof_mean = pdfs_train.mean()  # out-of-fold photo-z of the training objects
+    zhat_train = np.where(np.isfinite(oof_mean), oof_mean, z_spec)  # labels where none
     if chosen == "som":  # SOM n(z) speaks only for the gold objects
         cells_t, cells_s = corr.info["cells_train"], corr.info["cells_science"]
         b_valid = bins[valid_s]
@@ -223,7 +223,7 @@ def estimate_nz(
         # the stacking bias the (weighted) calibration sample shows in each bin: its objects'
         # out-of-fold PDF means against their labels; not subtracted (it is only as good as
         # the weights and the labels), but no bin claims an error below it
-        cal_bias, _ = binned_mean_std(pdfs_train.mean() - z_spec, bins_train, n_bins,
+        cal_bias, _ = binned_mean_std(oof_mean - z_spec, bins_train, n_bins,
                                       weights=corr.weights, n_boot=0)
         err = np.sqrt(err_sci**2 + err_cal**2 + np.nan_to_num(cal_bias) ** 2)
 

@@ -5,8 +5,9 @@ The same inputs and output (:class:`~cosmoml.sims.mocks.MockSky`) as our flat-sk
 :func:`~cosmoml.sims.mocks.lognormal_mock`, with two differences that matter for
 clustering redshifts: the sky is curved (HEALPix, no flat-sky approximation) and the
 galaxies trace the matter field with GLASS's linear bias, n ∝ 1 + b δ_m (clipped at 0),
-so that their correlation is b² w_mm on all scales, where our generator's lognormal
-galaxies, exp(b G), carry a non-linear bias at small scales.
+so that their bias is the same on all scales (clipping lowers it somewhat below b where
+b δ_m < −1 is common), where our generator's lognormal galaxies, exp(b G), carry a
+non-linear bias at small scales.
 
 What GLASS would download we generate instead (nothing may download at run time here):
 
@@ -37,6 +38,7 @@ from cosmoml.sims.mocks import (
     _sample_z,
     _shell_fraction,
     _with_photoz,
+    cl_interp,
     shell_cls,
 )
 
@@ -126,8 +128,7 @@ def glass_mock(
     pw2 = pixel_window(nside, lmax) ** 2
     spectra = []  # GLASS order: (0,0), (1,1), (1,0), (2,2), ... — no cross-shell terms
     for i in range(len(z_edges) - 1):
-        cl = np.exp(np.interp(np.log(np.maximum(ell, 1)), np.log(ell_log),
-                              np.log(np.maximum(cls_log[i], 1e-30))))
+        cl = cl_interp(ell_log, cls_log[i], np.maximum(ell, 1))
         cl[0] = 0.0  # no monopole: GLASS then leaves the shell's mean density alone
         spectra.append(cl)
         spectra.extend(np.zeros(0) for _ in range(i))
@@ -165,10 +166,10 @@ def glass_mock(
     pad = 2 * np.degrees(np.sqrt(hp.nside2pixarea(nside)))
     keep_ra, keep_dec = [], []
     n_kept = 0
+    sin_lo, sin_hi = np.sin(np.radians([-h - pad, h + pad]))
     while n_kept < n_rand:
         m = int(1.2 * (n_rand - n_kept)) + 1000
         ra = rng.uniform(RA0 - pad, RA0 + ra_width + pad, m)
-        sin_lo, sin_hi = np.sin(np.radians([-h - pad, h + pad]))
         dec = np.degrees(np.arcsin(rng.uniform(sin_lo, sin_hi, m)))
         ok = vis[hp.ang2pix(nside, ra, dec, lonlat=True)] > 0
         keep_ra.append(ra[ok])

@@ -55,6 +55,12 @@ def shell_cls(cosmo, z_edges: np.ndarray, ell: np.ndarray) -> np.ndarray:
     return np.array(out)
 
 
+def cl_interp(ell_grid: np.ndarray, cl: np.ndarray, ell: np.ndarray) -> np.ndarray:
+    """C_ℓ tabulated at ``ell_grid`` interpolated to ``ell`` (≥ 1) linearly in
+    log ℓ – log C_ℓ (floored at 10⁻³⁰)."""
+    return np.exp(np.interp(np.log(ell), np.log(ell_grid), np.log(np.maximum(cl, 1e-30))))
+
+
 def _bias(b: BiasLike, z: np.ndarray) -> np.ndarray:
     return np.broadcast_to(np.asarray(b(z) if callable(b) else b, dtype=float), z.shape)
 
@@ -132,14 +138,10 @@ def lognormal_mock(
     pix_rad = np.radians(pixel_deg)
     ell = np.geomspace(1.0, 2 * np.pi / pix_rad * 1.5, 400)
     cls = shell_cls(cosmo, z_edges, ell)
-    log_ell = np.log(ell)
 
     unk, ref = [], []
     for s, (lo, hi) in enumerate(pairwise(z_edges)):
-        cl = cls[s]
-        g = _gaussian_field(lambda lv, cl=cl: np.exp(np.interp(np.log(lv), log_ell,
-                                                                np.log(np.maximum(cl, 1e-30)))),
-                            n, pix_rad, rng)
+        g = _gaussian_field(lambda lv, cl=cls[s]: cl_interp(ell, cl, lv), n, pix_rad, rng)
         var = g.var()
         zmid = np.array([0.5 * (lo + hi)])
         for nz_pair, total, b, out in ((unknown_nz, n_unknown, bias_unknown, unk),
