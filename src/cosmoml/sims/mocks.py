@@ -4,7 +4,11 @@ drawn from one lognormal density field in redshift shells, with randoms.
 Our own small generator (GLASS, with healpy, is the full-sky alternative): a square patch
 of ``area_deg2`` near the equator, flat-sky in each thin redshift shell. Per shell, the
 matter C_ℓ of the shell (top-hat in z, Limber, pyccl) sets a Gaussian field G on a pixel
-grid (FFT); a sample with linear bias b(z) is Poisson-sampled from
+grid (FFT) ``pad`` times wider than the patch, of which the patch is one corner: the patch
+is not periodic and its mean density varies between realisations, as a patch of a larger
+sky does (a periodic field of zero mean pins the patch's mean density, which makes the
+realisations agree better than a jackknife, which cannot know of that constraint,
+predicts); a sample with linear bias b(z) is Poisson-sampled from
 n̄ · exp(b G − b² σ_G² / 2), a lognormal field with bias b on large scales. Unknown and
 reference galaxies in the same shell see the same G, so they cross-correlate as b_u b_r
 w_mm and not across shells (shells are independent: thin-shell approximation, adequate
@@ -69,12 +73,16 @@ def _gaussian_field(cl_of_ell: Callable[[np.ndarray], np.ndarray], n: int, pix_r
                     rng: np.random.Generator) -> np.ndarray:
     """A flat-sky Gaussian field of power spectrum C_ℓ on an n × n grid (pixel in radians):
     white noise of unit variance has power pix²; scaling its Fourier modes by
-    sqrt(C_ℓ) / pix gives power C_ℓ."""
+    sqrt(C_ℓ) / pix gives power C_ℓ. Real FFTs (scipy, both cores) on the half-plane."""
+    import scipy.fft
+
     k = 2 * np.pi * np.fft.fftfreq(n, d=pix_rad)
-    ell = np.hypot(k[:, None], k[None, :])
+    kr = 2 * np.pi * np.fft.rfftfreq(n, d=pix_rad)
+    ell = np.hypot(k[:, None], kr[None, :])
     amp = np.sqrt(np.clip(cl_of_ell(np.maximum(ell, 1.0)), 0, None)) / pix_rad
-    amp[0, 0] = 0.0  # no monopole: the mean density is n̄
-    return np.fft.ifft2(np.fft.fft2(rng.standard_normal((n, n))) * amp).real
+    amp[0, 0] = 0.0  # no monopole: the field's mean density is n̄
+    modes = scipy.fft.rfft2(rng.standard_normal((n, n)), workers=-1)
+    return scipy.fft.irfft2(modes * amp, s=(n, n), workers=-1)
 
 
 def _draw(counts: np.ndarray, n: int, pix_deg: float, rng) -> tuple[np.ndarray, np.ndarray]:
@@ -110,6 +118,7 @@ def lognormal_mock(
     bias_reference: BiasLike = 2.0,
     z_edges: np.ndarray | None = None,
     pixel_deg: float = 0.02,
+    pad: float = 2.0,
     n_randoms_factor: float = 5.0,
     photoz_sigma: float = 0.05,
     photoz_outliers: float = 0.02,
@@ -124,25 +133,33 @@ def lognormal_mock(
     ``bias_*``: a number or a callable b(z). The unknown galaxies get a photo-z (Gaussian
     scatter ``photoz_sigma`` (1 + z) and ``photoz_outliers`` uniform in 0..2) and a
     tomographic ``bin`` by ``bin_edges`` (-1 outside). Shells default to Δz = 0.05 over
-    0..2; ``pixel_deg`` sets the smallest scale (0.02° ≈ 1 Mpc at z ≈ 1.2).
+    0..2; ``pixel_deg`` sets the smallest scale (0.02° ≈ 1 Mpc at z ≈ 1.2); ``pad`` ≥ 1 the
+    side of the simulated field in units of the patch's (1: a periodic patch, see above).
     """
+    import scipy.fft
+
     from cosmoml.cosmology import ccl_cosmology
 
     if area_deg2 <= 0 or pixel_deg <= 0:
         raise ConfigError("area_deg2 and pixel_deg must be positive")
+    if pad < 1:
+        raise ConfigError(f"pad must be >= 1 (the field holds the patch), got {pad}")
     rng = np.random.default_rng(seed)
     cosmo = cosmo or ccl_cosmology()
     z_edges, unknown_nz, reference_nz = _defaults(z_edges, unknown_nz, reference_nz)
     side = float(np.sqrt(area_deg2))
     n = int(np.ceil(side / pixel_deg))
+    n_field = scipy.fft.next_fast_len(int(np.ceil(pad * n)), real=True)
     pix_rad = np.radians(pixel_deg)
     ell = np.geomspace(1.0, 2 * np.pi / pix_rad * 1.5, 400)
     cls = shell_cls(cosmo, z_edges, ell)
 
     unk, ref = [], []
     for s, (lo, hi) in enumerate(pairwise(z_edges)):
-        g = _gaussian_field(lambda lv, cl=cls[s]: cl_interp(ell, cl, lv), n, pix_rad, rng)
-        var = g.var()
+        g = _gaussian_field(lambda lv, cl=cls[s]: cl_interp(ell, cl, lv), n_field, pix_rad,
+                            rng)
+        var = g.var()  # of the whole field: the ensemble's, not the patch's own
+        g = g[:n, :n]
         zmid = np.array([0.5 * (lo + hi)])
         for nz_pair, total, b, out in ((unknown_nz, n_unknown, bias_unknown, unk),
                                        (reference_nz, n_reference, bias_reference, ref)):
