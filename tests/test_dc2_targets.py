@@ -17,7 +17,7 @@ pytestmark = pytest.mark.slow
 
 #: name -> (max sigma68, max outlier fraction, max PIT KS), measured values in the note
 TARGETS = {
-    "nn": (0.0220, 0.022, 0.030),
+    "nn": (0.0210, 0.022, 0.030),  # the issue-2 targets (measured 0.0209, 2.08%, 0.017)
     "nn-fast": (0.026, 0.025, 0.030),
     "forest": (0.025, 0.026, 0.030),
 }
