@@ -28,6 +28,7 @@ from itertools import pairwise
 
 import numpy as np
 import pandas as pd
+import scipy.fft
 
 from cosmoml.errors import ConfigError
 
@@ -74,8 +75,6 @@ def _gaussian_field(cl_of_ell: Callable[[np.ndarray], np.ndarray], n: int, pix_r
     """A flat-sky Gaussian field of power spectrum C_ℓ on an n × n grid (pixel in radians):
     white noise of unit variance has power pix²; scaling its Fourier modes by
     sqrt(C_ℓ) / pix gives power C_ℓ. Real FFTs (scipy, both cores) on the half-plane."""
-    import scipy.fft
-
     k = 2 * np.pi * np.fft.fftfreq(n, d=pix_rad)
     kr = 2 * np.pi * np.fft.rfftfreq(n, d=pix_rad)
     ell = np.hypot(k[:, None], kr[None, :])
@@ -136,8 +135,6 @@ def lognormal_mock(
     0..2; ``pixel_deg`` sets the smallest scale (0.02° ≈ 1 Mpc at z ≈ 1.2); ``pad`` ≥ 1 the
     side of the simulated field in units of the patch's (1: a periodic patch, see above).
     """
-    import scipy.fft
-
     from cosmoml.cosmology import ccl_cosmology
 
     if area_deg2 <= 0 or pixel_deg <= 0:
