@@ -119,3 +119,28 @@ def test_experiment_config_file_and_unknown_key(tmp_path):
     cfg.write_text('surveys = ["vvds"]\ncolour = "blue"\n')
     r = run("experiment", "shift", "--config", cfg, "--output-dir", out)
     assert r.returncode == 2 and "unknown key(s) ['colour']" in r.stderr
+
+
+def test_nz_with_ppi_and_the_line_confusion_model(pair):
+    from cosmoml.selection import FlagCut, LineConfusion
+
+    d, _, sci = pair
+    spec = Survey([MagnitudeLimit("i", 24.0), LineConfusion(), FlagCut(3)]).select(sci, seed=5)
+    spec.drop(columns=["redshift", "z_wrong", "survey"]).to_parquet(d / "spec_flags.parquet")
+    out = d / "nz_lines"
+    args = ("nz", d / "spec_flags.parquet", d / "science.parquet", "--output", out,
+            "--method", "none", "--nz-from", "ppi", "--estimator", "knn", "--n-boot", "10",
+            "--line-confusion", "-q")
+    r = run(*args, "--flag-column", "z_flag")
+    assert r.returncode == 0, r.stderr
+    diag = json.loads((out / "diagnostics.json").read_text())
+    assert diag["method"] == "none+ppi+lines"
+    fit = diag["correction"]["label_confusion"]
+    assert set(fit["fractions"]) == {"3", "4"}
+    # the fitted wrong-label count is of the order of the simulated one
+    n_wrong = int(spec["z_wrong"].sum())
+    assert 0.3 * n_wrong < fit["expected_wrong"] < 3 * n_wrong
+    nz = pd.read_parquet(out / "nz.parquet")
+    assert np.all(np.isfinite(nz["mean_z"])) and np.all(nz["mean_z_err"] > 0)
+    r = run(*args, "--flag-column", "quality")
+    assert r.returncode != 0 and "quality" in r.stderr and "spec_flags.parquet" in r.stderr

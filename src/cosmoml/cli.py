@@ -356,6 +356,16 @@ def nz_cmd(
                                "none when no shift is detected, else lima with --cull."),
     cull: bool = typer.Option(None, "--cull/--no-cull", help="n(z) of the covered (gold) "
                               "science objects only (default: auto decides; else no)."),
+    nz_from: str = typer.Option(
+        "stack", help="How each bin's n(z) is formed: stack (science PDFs), ppi (stacked "
+        "PDFs shifted by the weighted calibration residual), dir (weighted spec-z "
+        "histogram) or point (histogram of point estimates)."),
+    line_confusion: bool = typer.Option(
+        False, "--line-confusion/--no-line-confusion", help="Model wrong labels from "
+        "emission-line confusion against the photo-z PDFs and calibrate with each label's "
+        "expected true redshift (one wrong-label rate per --flag-column value)."),
+    flag_column: str = typer.Option(None, help="Training column of spec-z confidence flags "
+                                    "(used with --line-confusion)."),
     estimator: str = typer.Option(DEFAULT_ESTIMATOR, help=_EST_HELP),
     edges: str = typer.Option("0.2,0.43,0.63,0.9,1.3", help="Tomographic bin edges."),
     seed: int = typer.Option(0, help="Random seed (recorded in the outputs)."),
@@ -371,7 +381,9 @@ def nz_cmd(
 
     cols = _column_opts(bands, mag_pattern, err_pattern, z_column, id_column, group)
     kw = dict(method=method, estimator=estimator, edges=[float(x) for x in edges.split(",")],
-              seed=seed, n_boot=n_boot, params=_parse_params(param), cull=cull, **cols)
+              seed=seed, n_boot=n_boot, params=_parse_params(param), cull=cull,
+              nz_from=nz_from, line_confusion=line_confusion, flag_column=flag_column,
+              **cols)
     if quiet:
         res = run(train, science, output, **kw)
     else:

@@ -35,20 +35,29 @@ log = logging.getLogger(__name__)
 
 #: Methods compared by default. A method is a correction optionally followed by modifiers:
 #: ``+cull`` restricts the n(z) to covered science objects, ``+dir`` estimates it as the
-#: weighted spec-z histogram (DIR) and ``+point`` as the histogram of point estimates,
-#: instead of stacking PDFs; e.g. ``lima+dir+cull``.
+#: weighted spec-z histogram (DIR), ``+point`` as the histogram of point estimates and
+#: ``+ppi`` as stacked PDFs shifted by the weighted calibration residual, instead of
+#: stacking PDFs; ``+lines`` replaces each label by its expected true redshift under the
+#: line-confusion model (:func:`cosmoml.shift.labels.line_confusion`) wherever labels
+#: calibrate the n(z); e.g. ``lima+dir+cull``, ``none+ppi+lines``.
 DEFAULT_METHODS = ("none", "lima", "classifier", "stratlearn", "som", "lima+dir", "lima+cull")
 CORRECTIONS = ("none", "lima", "classifier", "stratlearn", "som")
 
 
-def parse_method(method: str) -> tuple[str, bool, str]:
-    """``"lima+dir+cull"`` → (correction ``"lima"``, cull True, nz_from ``"dir"``)."""
+def parse_method(method: str) -> tuple[str, bool, str, str | None]:
+    """``"lima+ppi+lines+cull"`` → (correction ``"lima"``, cull True, nz_from ``"ppi"``,
+    label model ``"lines"``; None without ``+lines``)."""
     base, *mods = method.split("+")
-    forms = [m for m in mods if m in ("dir", "point")]
-    if base not in CORRECTIONS or not set(mods) <= {"cull", "dir", "point"} or len(forms) > 1:
+    forms = [m for m in mods if m in ("dir", "point", "ppi")]
+    if (base not in CORRECTIONS or not set(mods) <= {"cull", "dir", "point", "ppi", "lines"}
+            or len(forms) > 1):
         raise ConfigError(f"unknown method {method!r}: a correction from {CORRECTIONS} "
-                          "optionally followed by +cull and one of +dir, +point")
-    return base, "cull" in mods, forms[0] if forms else "stack"
+                          "optionally followed by +cull, +lines and one of +dir, +point, "
+                          "+ppi")
+    return base, "cull" in mods, forms[0] if forms else "stack", (
+        "lines" if "lines" in mods else None)
+
+
 #: Presets that simulate confidence flags (``label_errors``).
 FLAGGED = ("deep2", "vvds", "zcosmos")
 DATASETS = {
@@ -175,11 +184,12 @@ def compare_methods(
     rows, results = [], {}
     diag = None
     for method in methods:
-        base, cull, nz_from = parse_method(method)
+        base, cull, nz_from, label_model = parse_method(method)
         t0 = time.perf_counter()
         res = estimate_nz(train, sci, cols, method=base, estimator=estimator, edges=edges,
                           seed=seed, n_boot=n_boot, z_true=z_true, cull=cull,
-                          diagnostics=diag, nz_from=nz_from)
+                          diagnostics=diag, nz_from=nz_from, label_model=label_model,
+                          flag_column="z_flag" if "z_flag" in train.columns else None)
         diag = res.diagnostics
         dt = time.perf_counter() - t0
         results[method] = res

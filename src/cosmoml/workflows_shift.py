@@ -44,9 +44,16 @@ def load_pair(
     z_column: str | None = None,
     id_column: str | None = None,
     group: str | None = None,
+    extra_train_columns: Sequence[str] = (),
 ) -> tuple[pd.DataFrame, pd.DataFrame, ColumnMap, ColumnMap]:
-    """Read a training (spec-z) and a science catalogue with the same photometry columns."""
-    cols_t = resolve_columns(read_columns(train, group), str(train), bands, mag_pattern,
+    """Read a training (spec-z) and a science catalogue with the same photometry columns
+    (and ``extra_train_columns`` of the training catalogue, e.g. its confidence flags)."""
+    train_available = read_columns(train, group)
+    missing = [c for c in extra_train_columns if c not in train_available]
+    if missing:
+        raise CatalogError(f"{train}: no column(s) {missing} in the training catalogue")
+    extra_train_columns = list(extra_train_columns)
+    cols_t = resolve_columns(train_available, str(train), bands, mag_pattern,
                              err_pattern, z_column, id_column, need_z=True)
     sci_available = read_columns(science, group)
     cols_s = ColumnMap(cols_t.bands, cols_t.mag_pattern,
@@ -55,7 +62,7 @@ def load_pair(
                        cols_t.id_column if cols_t.id_column in sci_available else None)
     cols_s.check(sci_available, str(science))
     need_t = cols_t.photometry_columns() + [cols_t.z_column] + (
-        [cols_t.id_column] if cols_t.id_column else [])
+        [cols_t.id_column] if cols_t.id_column else []) + extra_train_columns
     need_s = cols_s.photometry_columns() + ([cols_s.id_column] if cols_s.id_column else [])
     df_t = read_table(train, need_t, group)
     df_s = read_table(science, need_s, group)
@@ -75,13 +82,18 @@ def nz(
     n_boot: int = 100,
     params: dict | None = None,
     cull: bool | None = None,
+    nz_from: str = "stack",
+    line_confusion: bool = False,
+    flag_column: str | None = None,
     **columns,
 ) -> NZResult:
     """Tomographic n(z) of SCIENCE calibrated on TRAIN; writes the files listed above."""
-    df_t, df_s, cols_t, cols_s = load_pair(train, science, **columns)
+    df_t, df_s, cols_t, cols_s = load_pair(
+        train, science, **columns, extra_train_columns=[flag_column] if flag_column else [])
     res = estimate_nz(df_t, df_s, cols_t, method=method, estimator=estimator, edges=edges,
                       seed=seed, n_boot=n_boot, science_columns=cols_s,
-                      estimator_params=params, cull=cull)
+                      estimator_params=params, cull=cull, nz_from=nz_from,
+                      label_model="lines" if line_confusion else None, flag_column=flag_column)
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
     grid = res.grid
@@ -101,7 +113,9 @@ def nz(
 
 
 def _jsonable(d: dict) -> dict:
-    return {k: v for k, v in d.items() if isinstance(v, int | float | str | bool)}
+    """The scalars of ``d`` and of its nested dicts (arrays such as SOM cells left out)."""
+    return {k: _jsonable(v) if isinstance(v, dict) else v for k, v in d.items()
+            if isinstance(v, int | float | str | bool | dict)}
 
 
 def _summary_html(path: Path, res: NZResult, meta: dict) -> None:

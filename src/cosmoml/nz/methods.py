@@ -44,6 +44,15 @@ def mean_z(nz: np.ndarray, grid: np.ndarray) -> np.ndarray:
         return np.where(norm > 0, nz @ (tw * grid) / norm, np.nan)
 
 
+def shift_nz(nz: np.ndarray, grid: np.ndarray, dz) -> np.ndarray:
+    """Each n(z) row moved by ``dz`` (one shift per row, in redshift): n_b(z − dz_b), zero
+    where that falls off the grid. The mean moves by dz_b (less any mass pushed off it)."""
+    nz = np.atleast_2d(nz)
+    dz = np.broadcast_to(np.asarray(dz, dtype=float), (nz.shape[0],))
+    return np.stack([np.interp(grid - d, grid, row, left=0.0, right=0.0)
+                     for row, d in zip(nz, dz, strict=True)])
+
+
 def std_z(nz: np.ndarray, grid: np.ndarray) -> np.ndarray:
     """Standard deviation of each n(z) row about its mean (NaN for an empty row)."""
     nz = np.atleast_2d(nz)

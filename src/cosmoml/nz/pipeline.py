@@ -18,14 +18,15 @@ This is the library call behind ``cosmoml nz``:
    constrains their redshifts). For ``som``, a bootstrap over training and science objects
    together; for ``som`` and DIR, the stacking-bias term is replaced by their photo-z
    closure (the same calibration run on the training objects' out-of-fold photo-z against
-   the science objects' mean photo-z, ``calibration_bias`` in the table).
+   the science objects' mean photo-z, ``calibration_bias`` in the table). ``ppi``
+   subtracts the stacking bias instead of budgeting it (see :func:`estimate_nz`).
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -41,6 +42,7 @@ from cosmoml.nz.methods import (
     dir_nz,
     mean_z,
     point_nz,
+    shift_nz,
     som_nz,
     std_z,
 )
@@ -48,13 +50,14 @@ from cosmoml.nz.tomo import DES_Y1_EDGES, assign_bins
 from cosmoml.pdf import PDFs
 from cosmoml.registry import DEFAULT_ESTIMATOR
 from cosmoml.shift import Correction, ShiftDiagnostics, correct, diagnose, stratum_groups
+from cosmoml.shift.labels import line_confusion
 
 log = logging.getLogger(__name__)
 
 NZ_METHODS = ("auto", "none", "lima", "classifier", "stratlearn", "som")
 #: How a bin's n(z) is formed (besides SOM): stacked PDFs, weighted spec-z histogram, or the
 #: histogram of the science objects' point estimates (the naive baseline).
-NZ_FROM = ("stack", "dir", "point")
+NZ_FROM = ("stack", "dir", "point", "ppi")
 
 
 def choose_method(diag: ShiftDiagnostics) -> tuple[str, bool]:
@@ -119,6 +122,9 @@ def estimate_nz(
     cull: bool | None = None,
     diagnostics: ShiftDiagnostics | None = None,
     nz_from: str = "stack",
+    sample_weight: np.ndarray | None = None,
+    label_model: str | None = None,
+    flag_column: str | None = None,
 ) -> NZResult:
     """Tomographic n(z) of ``science`` calibrated on ``train`` (see the module docstring).
 
@@ -132,8 +138,28 @@ def estimate_nz(
     stacked science PDFs by DIR (Lima et al. 2008): each bin's n(z) is the weighted
     histogram of the labels of the training objects whose out-of-fold photo-z falls in it,
     with a bootstrap over those objects as its uncertainty; ``nz_from="point"`` is the
-    histogram of the science objects' point estimates (a naive baseline).
+    histogram of the science objects' point estimates (a naive baseline);
+    ``nz_from="ppi"`` stacks the science PDFs and shifts each bin's n(z) by the (weighted)
+    mean residual, PDF mean minus label, of the training objects in the bin: the
+    difference estimator of survey sampling, "prediction-powered inference" (Angelopoulos
+    et al. 2023) with covariate-shift weights. Training and science objects are predicted
+    by the same cross-fitted fold models, so the residual measured on one is that of the
+    other; its error is the bootstrap of both means. Unbiased where the weights are right
+    and the labels true; the residual has far less scatter than the labels, so it needs
+    fewer training objects than DIR for the same error.
+    ``sample_weight``: survey weights of the training objects (e.g. a spectroscopic
+    survey's published target-sampling × success-rate weights), multiplied into the
+    correction's weights.
+    ``label_model="lines"``: wherever the training labels calibrate the n(z) (``ppi``, DIR,
+    SOM, the stacking bias), each label is replaced by its expected true redshift under
+    the line-confusion mixture fitted against the out-of-fold PDFs
+    (:func:`cosmoml.shift.labels.line_confusion`; one wrong-label fraction per value of
+    ``flag_column`` when given); the fit is in ``correction.info["label_confusion"]``.
     """
+    if label_model not in (None, "lines"):
+        raise ConfigError(f"label_model must be None or 'lines', got {label_model!r}")
+    if flag_column is not None and flag_column not in train.columns:
+        raise ConfigError(f"training catalogue: no flag column {flag_column!r}")
     if nz_from not in NZ_FROM:
         raise ConfigError(f"nz_from must be one of {NZ_FROM}, got {nz_from!r}")
     if method not in NZ_METHODS:
@@ -150,7 +176,19 @@ def estimate_nz(
         log.info("auto: %s%s (verdict %s)", chosen, " + cull" if cull else "", diag.verdict)
     else:
         chosen, cull = method, bool(cull)
+    if nz_from == "ppi" and chosen in ("stratlearn", "som"):
+        raise ConfigError(f"nz_from='ppi' needs a weighting correction (none, lima, "
+                          f"classifier), not {chosen!r}: it shifts stacked PDFs by the "
+                          "weighted calibration residual of one predictor")
     corr = correct(chosen, X_t, X_s, random_state=seed)
+    if sample_weight is not None:
+        sw = np.asarray(sample_weight, dtype=float)
+        if sw.shape != (len(train),) or not np.all(np.isfinite(sw)) or np.any(sw < 0) \
+                or sw.sum() <= 0:
+            raise ConfigError(f"sample_weight: need {len(train)} finite, non-negative "
+                              "weights (one per training object), not all zero")
+        w = corr.weights * sw
+        corr = replace(corr, weights=w * (w.size / w.sum()))
     z_spec = train[labels_column or columns.z_column].to_numpy(dtype=float)
 
     # photo-z model(s) trained with the correction's weights
@@ -159,16 +197,29 @@ def estimate_nz(
     sci = science.reset_index(drop=True)
     fit_cols = columns if labels_column is None else ColumnMap(
         **{**columns.__dict__, "z_column": labels_column})
-    if chosen == "stratlearn":
+    # the training set's own bins come from out-of-fold predictions: in-sample ones are too
+    # good (a forest's leaves contain the object itself), which would make the bins look
+    # cleaner than the science sample's. For ``ppi`` the science objects are predicted by
+    # the same fold models (each by one drawn at random), so that the residuals measured on
+    # the training objects are those of the predictor the science objects see.
+    pdfs_train, pdfs_cf = _out_of_fold_pdfs(train, fit_cols, corr.weights, estimator,
+                                            params, seed,
+                                            science=sci if nz_from == "ppi" else None)
+    if nz_from == "ppi":
+        pdfs = pdfs_cf
+    elif chosen == "stratlearn":
         pdfs = _stratified_pdfs(train, sci, fit_cols, corr, valid_s, estimator, params)
     else:
         model = PhotoZModel(estimator, estimator_params=params).fit(
             train, fit_cols, sample_weight=corr.weights)
         pdfs, _ = model.predict_pdf(sci, "science catalogue")
-    # the training set's own bins come from out-of-fold predictions: in-sample ones are too
-    # good (a forest's leaves contain the object itself), which would make the bins look
-    # cleaner than the science sample's
-    pdfs_train = _out_of_fold_pdfs(train, fit_cols, corr.weights, estimator, params, seed)
+    if label_model == "lines":
+        flags = None if flag_column is None else train[flag_column].to_numpy()
+        lc = line_confusion(pdfs_train, z_spec, flags)
+        z_spec = lc.expected_z
+        corr = replace(corr, info={**corr.info, "label_confusion": {
+            "fractions": lc.fractions, "miss_rate": lc.miss_rate,
+            "expected_wrong": float(lc.p_wrong.sum())}})
     z_point = pdfs.median()
     bins = assign_bins(z_point, edges)
     bins_train = assign_bins(pdfs_train.median(), edges)
@@ -210,6 +261,21 @@ def estimate_nz(
         nz = point_nz(z_point[ok], bins[ok], grid, n_bins)
         mu = mean_z(nz, grid)
         _, err = binned_mean_std(z_point[ok], bins[ok], n_bins, n_boot=n_boot, seed=seed)
+    elif nz_from == "ppi":
+        ok = (bins >= 0) & used
+        stacked = np.zeros((n_bins, grid.size))
+        for b in range(n_bins):
+            sel = (bins == b) & used
+            if sel.any():
+                stacked[b] = pdfs[sel].stack()
+        # the (weighted) calibration sample's mean residual per bin, PDF mean minus label,
+        # is the stacking bias of this predictor; each bin's n(z) is shifted by it
+        cal_bias, err_res = binned_mean_std(oof_mean - z_spec, bins_train, n_bins,
+                                            weights=corr.weights, n_boot=n_boot, seed=seed)
+        nz = shift_nz(stacked, grid, -np.nan_to_num(cal_bias))
+        mu = mean_z(nz, grid)
+        _, err_sci = binned_mean_std(obj_mean[ok], bins[ok], n_bins, n_boot=n_boot, seed=seed)
+        err = np.sqrt(err_sci**2 + np.where(np.isfinite(cal_bias), err_res, np.inf) ** 2)
     else:
         ok = (bins >= 0) & used
         nz = np.zeros((n_bins, grid.size))
@@ -255,7 +321,8 @@ def estimate_nz(
                                 "covered": covered})
     if sci_cols.id_column and sci_cols.id_column in sci.columns:
         assignments.insert(0, sci_cols.id_column, sci[sci_cols.id_column].to_numpy())
-    name = chosen + ("" if nz_from == "stack" else f"+{nz_from}") + ("+cull" if cull else "")
+    name = (chosen + ("" if nz_from == "stack" else f"+{nz_from}")
+            + ("+lines" if label_model else "") + ("+cull" if cull else ""))
     return NZResult(name, table, nz, grid, assignments, diag, corr, mean_all, used)
 
 
@@ -272,10 +339,15 @@ def _closure(nz_of_photoz: np.ndarray, grid: np.ndarray, obj_mean: np.ndarray,
     return mean_z(nz_of_photoz, grid) - sci
 
 
-def _out_of_fold_pdfs(train, columns, weights, estimator, params, seed, n_folds: int = 3):
-    """PDFs of each training object from a model that did not see it (seeded folds)."""
-    folds = np.random.default_rng([seed, 7]).integers(0, n_folds, len(train))
-    out = None
+def _out_of_fold_pdfs(train, columns, weights, estimator, params, seed, n_folds: int = 3,
+                      science: pd.DataFrame | None = None) -> tuple[PDFs, PDFs | None]:
+    """PDFs of each training object from a model that did not see it (seeded folds), and,
+    if ``science`` is given, of each science object from one of the same fold models drawn
+    at random (cross-fitting: both samples then see statistically the same predictor)."""
+    rng = np.random.default_rng([seed, 7])
+    folds = rng.integers(0, n_folds, len(train))
+    folds_sci = None if science is None else rng.integers(0, n_folds, len(science))
+    out = out_sci = None
     for f in range(n_folds):
         fit, pred = folds != f, folds == f
         model = PhotoZModel(estimator, estimator_params=params).fit(
@@ -283,8 +355,15 @@ def _out_of_fold_pdfs(train, columns, weights, estimator, params, seed, n_folds:
         p, _ = model.predict_pdf(train[pred].reset_index(drop=True), "training catalogue")
         if out is None:
             out = np.empty((len(train), p.grid.size), dtype=np.float32)
+            if science is not None:
+                out_sci = np.full((len(science), p.grid.size), np.nan, dtype=np.float32)
         out[pred] = p.pdf
-    return PDFs(p.grid, out, normalised=True)
+        if science is not None and (folds_sci == f).any():
+            q, _ = model.predict_pdf(science[folds_sci == f].reset_index(drop=True),
+                                     "science catalogue")
+            out_sci[folds_sci == f] = q.pdf
+    sci_pdfs = None if science is None else PDFs(p.grid, out_sci, normalised=True)
+    return PDFs(p.grid, out, normalised=True), sci_pdfs
 
 
 def _stratified_pdfs(train, sci, columns, corr, valid_s, estimator, params):

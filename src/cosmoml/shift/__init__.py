@@ -17,6 +17,7 @@ from cosmoml.shift.diagnostics import (
     effective_sample_size,
     feature_shift,
 )
+from cosmoml.shift.labels import LabelConfusion, line_confusion
 from cosmoml.shift.stratified import StratifiedPhotoZ, stratum_groups
 from cosmoml.shift.weights import (
     METHODS,
@@ -33,9 +34,10 @@ from cosmoml.shift.weights import (
 )
 
 __all__ = [
-    "CULL_METHODS", "DEFAULT_FRACTIONS", "METHODS", "Correction", "SOMCells", "ShiftDiagnostics",
+    "CULL_METHODS", "DEFAULT_FRACTIONS", "METHODS", "Correction", "LabelConfusion", "SOMCells",
+    "ShiftDiagnostics",
     "StratifiedPhotoZ", "classifier_auc", "classifier_propensity", "classifier_weights",
     "correct", "coverage", "cull_mask", "culling_curve", "culling_scores", "diagnose",
-    "effective_sample_size", "feature_shift", "lima_weights", "no_correction",
+    "effective_sample_size", "feature_shift", "lima_weights", "line_confusion", "no_correction",
     "propensity_strata", "som_weights", "stratlearn_weights", "stratum_groups", "train_som",
 ]
