@@ -62,7 +62,8 @@ from cosmoml.selection import (
 HERE = Path(__file__).resolve().parent
 METHODS = ("none", "none+point", "lima", "classifier", "stratlearn", "som", "lima+dir",
            "classifier+dir", "lima+cull", "classifier+cull", "lima+dir+cull", "none+ppi",
-           "lima+ppi", "classifier+ppi", "lima+ppi+cull", "none+ppi+lines", "lima+ppi+lines")
+           "lima+ppi", "classifier+ppi", "lima+ppi+cull", "none+ppi+lines", "lima+ppi+lines",
+           "lima+ppi+lines+cull")
 #: Rows that are not corrections (excluded when picking the best correction).
 UNCORRECTED = ["none", "none+point"]
 #: Diagnostic rows that use the simulator's internals (never a correction a user can run):

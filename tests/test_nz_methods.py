@@ -116,8 +116,10 @@ def test_estimate_nz_end_to_end(shifted_samples):
     train, sci = shifted_samples
     res = estimate_nz(train, sci, COLS, method="auto", estimator="knn", n_boot=20,
                       z_true=sci["redshift"].to_numpy())
-    # auto: a shift is detected, so Lima weights and the gold (covered) objects only
-    assert res.method == "lima+cull" and res.diagnostics.shift_detected
+    # auto: a shift is detected, so Lima weights and the gold (covered) objects only, the
+    # prediction-powered n(z) and the line-confusion label model
+    assert res.method == "lima+ppi+lines+cull" and res.diagnostics.shift_detected
+    assert "label_confusion" in res.correction.info
     assert res.used.sum() == res.assignments["covered"].sum()
     t = res.table
     assert list(t["bin"]) == [0, 1, 2, 3]

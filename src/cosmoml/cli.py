@@ -353,17 +353,20 @@ def nz_cmd(
     science: Path = _SCI_ARG,
     output: Path = typer.Option(..., "--output", "-o", help="Output directory."),
     method: str = typer.Option("auto", help=f"Shift correction: {_NZ_METHODS}. 'auto' uses "
-                               "none when no shift is detected, else lima with --cull."),
+                               "none when no shift is detected, else lima with --cull; "
+                               "both with --nz-from ppi --line-confusion."),
     cull: bool = typer.Option(None, "--cull/--no-cull", help="n(z) of the covered (gold) "
                               "science objects only (default: auto decides; else no)."),
     nz_from: str = typer.Option(
-        "stack", help="How each bin's n(z) is formed: stack (science PDFs), ppi (stacked "
+        None, help="How each bin's n(z) is formed: stack (science PDFs), ppi (stacked "
         "PDFs shifted by the weighted calibration residual), dir (weighted spec-z "
-        "histogram) or point (histogram of point estimates)."),
+        "histogram) or point (histogram of point estimates). Default: ppi with --method "
+        "auto, else stack."),
     line_confusion: bool = typer.Option(
-        False, "--line-confusion/--no-line-confusion", help="Model wrong labels from "
+        None, "--line-confusion/--no-line-confusion", help="Model wrong labels from "
         "emission-line confusion against the photo-z PDFs and calibrate with each label's "
-        "expected true redshift (one wrong-label rate per --flag-column value)."),
+        "expected true redshift (one wrong-label rate per --flag-column value). Default: "
+        "on with --method auto, else off."),
     flag_column: str = typer.Option(None, help="Training column of spec-z confidence flags "
                                     "(used with --line-confusion)."),
     estimator: str = typer.Option(DEFAULT_ESTIMATOR, help=_EST_HELP),

@@ -40,7 +40,8 @@ log = logging.getLogger(__name__)
 #: stacking PDFs; ``+lines`` replaces each label by its expected true redshift under the
 #: line-confusion model (:func:`cosmoml.shift.labels.line_confusion`) wherever labels
 #: calibrate the n(z); e.g. ``lima+dir+cull``, ``none+ppi+lines``.
-DEFAULT_METHODS = ("none", "lima", "classifier", "stratlearn", "som", "lima+dir", "lima+cull")
+DEFAULT_METHODS = ("none", "lima", "classifier", "stratlearn", "som", "lima+dir", "lima+cull",
+                   "lima+ppi+lines+cull")
 CORRECTIONS = ("none", "lima", "classifier", "stratlearn", "som")
 
 
@@ -188,7 +189,8 @@ def compare_methods(
         t0 = time.perf_counter()
         res = estimate_nz(train, sci, cols, method=base, estimator=estimator, edges=edges,
                           seed=seed, n_boot=n_boot, z_true=z_true, cull=cull,
-                          diagnostics=diag, nz_from=nz_from, label_model=label_model,
+                          diagnostics=diag, nz_from=nz_from,
+                          label_model=label_model or "none",
                           flag_column="z_flag" if "z_flag" in train.columns else None)
         diag = res.diagnostics
         dt = time.perf_counter() - t0

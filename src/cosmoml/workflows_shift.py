@@ -82,8 +82,8 @@ def nz(
     n_boot: int = 100,
     params: dict | None = None,
     cull: bool | None = None,
-    nz_from: str = "stack",
-    line_confusion: bool = False,
+    nz_from: str | None = None,
+    line_confusion: bool | None = None,
     flag_column: str | None = None,
     **columns,
 ) -> NZResult:
@@ -93,7 +93,8 @@ def nz(
     res = estimate_nz(df_t, df_s, cols_t, method=method, estimator=estimator, edges=edges,
                       seed=seed, n_boot=n_boot, science_columns=cols_s,
                       estimator_params=params, cull=cull, nz_from=nz_from,
-                      label_model="lines" if line_confusion else None, flag_column=flag_column)
+                      label_model=None if line_confusion is None
+                      else ("lines" if line_confusion else "none"), flag_column=flag_column)
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
     grid = res.grid
