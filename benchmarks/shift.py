@@ -138,7 +138,7 @@ def run_scenario(name, make_train, sci, cols, oracle, estimator, n_boot, seed=0)
                           n_boot=n_boot, z_true=z_true, diagnostics=d, nz_from="ppi",
                           **oracle(train))
         dt = time.perf_counter() - t0
-        print(f"  {name:12s}  {ORACLE[0]:16s} {dt:6.1f} s  |Δ⟨z⟩| "
+        print(f"  {name:12s}  {ORACLE[0]:20s} {dt:6.1f} s  |Δ⟨z⟩| "
               + " ".join(f"{abs(v):.4f}" for v in res.table["delta_mean_z"]), flush=True)
         results[ORACLE[0]] = res
         table = pd.concat([table, pd.DataFrame(

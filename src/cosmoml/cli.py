@@ -477,9 +477,11 @@ def experiment_shift(
     label_errors: bool = typer.Option(None, "--label-errors/--no-label-errors",
                                       help="Flag-induced label errors (flag >= 3 kept)."),
     estimator: str = typer.Option(None, help=_EST_HELP + " Default nn-fast."),
-    methods: str = typer.Option(None, help="Comma-separated corrections; '+cull' culls "
-                                "uncovered objects (default none,lima,classifier,"
-                                "stratlearn,som,lima+cull)."),
+    methods: str = typer.Option(None, help="Comma-separated corrections, each optionally "
+                                "+cull (uncovered objects culled), +lines (line-confusion "
+                                "label model) and one of +dir, +point, +ppi (default none,"
+                                "lima,classifier,stratlearn,som,lima+dir,lima+cull,"
+                                "lima+ppi+lines+cull)."),
     edges: str = typer.Option(None, help="Tomographic bin edges."),
     n_boot: int = typer.Option(None, help="Bootstrap resamples (default 50)."),
     seed: int = typer.Option(None, help="Random seed (default 0)."),
