@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv demo test lint bench bench-shift bench-scale bench-calibration bench-glass bench-rail clean
+.PHONY: venv demo test lint bench bench-shift bench-shift-realisations bench-scale bench-calibration bench-glass bench-rail clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,9 @@ bench: $(STAMP)
 
 bench-shift: $(STAMP)
 	$(BIN)/python benchmarks/shift.py
+
+bench-shift-realisations: $(STAMP)
+	$(BIN)/python benchmarks/shift_realisations.py
 
 bench-scale: $(STAMP)
 	$(BIN)/python benchmarks/scale.py

@@ -82,9 +82,15 @@ REQUIREMENT = 0.002
 MIN_COVERED = 0.9
 
 
-def scenarios() -> dict:
-    """name -> (training sample with z_spec labels, science sample, columns)."""
-    cat = load_buzzard(100_000, seed=0)
+def scenarios(split_seed: int | None = None) -> dict:
+    """name -> (training sample with z_spec labels, science sample, columns, oracle).
+
+    ``split_seed`` (other realisations): a fresh noise realisation and a seeded random
+    split of the 100k galaxies into pool and science halves instead of the fixed one."""
+    cat = load_buzzard(100_000, seed=split_seed or 0)
+    if split_seed is not None:
+        perm = np.random.default_rng([split_seed, 99]).permutation(len(cat))
+        cat = cat.iloc[perm].reset_index(drop=True)
     pool = cat.iloc[:50_000].reset_index(drop=True)
     sci = cat.iloc[50_000:]
     sci = sci[sci["i"] < 24.0].reset_index(drop=True)
