@@ -244,6 +244,7 @@ def estimate_nz(
     cal_bias = np.full(n_bins, np.nan)
     oof_mean = pdfs_train.mean()  # out-of-fold photo-z of the training objects
     zhat_train = np.where(np.isfinite(oof_mean), oof_mean, z_spec)  # labels where none
+    residual = oof_mean - z_spec  # out-of-fold PDF mean minus label, per training object
     if chosen == "som":  # SOM n(z) speaks only for the gold objects
         cells_t, cells_s = corr.info["cells_train"], corr.info["cells_science"]
         b_valid = bins[valid_s]
@@ -273,37 +274,30 @@ def estimate_nz(
         nz = point_nz(z_point[ok], bins[ok], grid, n_bins)
         mu = mean_z(nz, grid)
         _, err = binned_mean_std(z_point[ok], bins[ok], n_bins, n_boot=n_boot, seed=seed)
-    elif nz_from == "ppi":
-        ok = (bins >= 0) & used
-        stacked = np.zeros((n_bins, grid.size))
-        for b in range(n_bins):
-            sel = (bins == b) & used
-            if sel.any():
-                stacked[b] = pdfs[sel].stack()
-        # the (weighted) calibration sample's mean residual per bin, PDF mean minus label,
-        # is the stacking bias of this predictor; each bin's n(z) is shifted by it
-        cal_bias, err_res = binned_mean_std(oof_mean - z_spec, bins_train, n_bins,
-                                            weights=corr.weights, n_boot=n_boot, seed=seed)
-        nz = shift_nz(stacked, grid, -np.nan_to_num(cal_bias))
-        mu = mean_z(nz, grid)
-        _, err_sci = binned_mean_std(obj_mean[ok], bins[ok], n_bins, n_boot=n_boot, seed=seed)
-        err = np.sqrt(err_sci**2 + np.where(np.isfinite(cal_bias), err_res, np.inf) ** 2)
-    else:
+    else:  # stacked science PDFs ("stack", and "ppi" shifted by the calibration residual)
         ok = (bins >= 0) & used
         nz = np.zeros((n_bins, grid.size))
         for b in range(n_bins):
             sel = (bins == b) & used
             if sel.any():
                 nz[b] = pdfs[sel].stack()
-        mu = mean_z(nz, grid)
         _, err_sci = binned_mean_std(obj_mean[ok], bins[ok], n_bins, n_boot=n_boot, seed=seed)
-        err_cal = calibration_noise(nz, grid, bins_train, n_bins, corr.weights)
-        # the stacking bias the (weighted) calibration sample shows in each bin: its objects'
-        # out-of-fold PDF means against their labels; not subtracted (it is only as good as
-        # the weights and the labels), but no bin claims an error below it
-        cal_bias, _ = binned_mean_std(oof_mean - z_spec, bins_train, n_bins,
-                                      weights=corr.weights, n_boot=0)
-        err = np.sqrt(err_sci**2 + err_cal**2 + np.nan_to_num(cal_bias) ** 2)
+        if nz_from == "ppi":
+            # the (weighted) calibration sample's mean residual per bin is the stacking bias
+            # of this predictor; each bin's n(z) is shifted by it
+            cal_bias, err_res = binned_mean_std(residual, bins_train, n_bins,
+                                                weights=corr.weights, n_boot=n_boot, seed=seed)
+            nz = shift_nz(nz, grid, -np.nan_to_num(cal_bias))
+            err = np.sqrt(err_sci**2 + np.where(np.isfinite(cal_bias), err_res, np.inf) ** 2)
+        else:
+            err_cal = calibration_noise(nz, grid, bins_train, n_bins, corr.weights)
+            # the stacking bias the (weighted) calibration sample shows in each bin; not
+            # subtracted (it is only as good as the weights and the labels), but no bin
+            # claims an error below it
+            cal_bias, _ = binned_mean_std(residual, bins_train, n_bins,
+                                          weights=corr.weights, n_boot=0)
+            err = np.sqrt(err_sci**2 + err_cal**2 + np.nan_to_num(cal_bias) ** 2)
+        mu = mean_z(nz, grid)
 
     # the uncovered objects a bin still speaks for: nothing in the training set constrains
     # their redshifts, so they may move the bin's mean by about their fraction times the
@@ -315,7 +309,7 @@ def estimate_nz(
     has_mean = np.isfinite(obj_mean) & used
     mean_all = float(np.mean(obj_mean[has_mean])) if has_mean.any() else np.nan
     if nz_from == "ppi":  # the whole sample's mean, corrected by the whole training set
-        mean_all -= float(np.average(oof_mean - z_spec, weights=corr.weights))
+        mean_all -= float(np.average(residual, weights=corr.weights))
     rows = []
     for b in range(n_bins):
         sel = bins == b

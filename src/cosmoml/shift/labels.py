@@ -26,7 +26,7 @@ from scipy.ndimage import gaussian_filter1d
 
 from cosmoml.errors import ConfigError
 from cosmoml.pdf import PDFs
-from cosmoml.selection.steps import CONFUSIONS, LINES
+from cosmoml.selection.steps import CONFUSIONS, LINES, confused_redshift
 
 
 @dataclass
@@ -51,8 +51,9 @@ def confused_alternatives(z_label: np.ndarray, pairs=CONFUSIONS) -> tuple[np.nda
     """(objects × pairs) true redshifts implied if the label came from confusing each pair,
     and the Jacobians λ_assumed / λ_true."""
     z_label = np.asarray(z_label, dtype=float)
-    ratio = np.array([LINES[a] / LINES[t] for t, a in pairs])
-    return (1.0 + z_label)[:, None] * ratio[None, :] - 1.0, ratio
+    # the inverse of a confusion is the confusion with the lines swapped
+    alt = np.column_stack([confused_redshift(z_label, a, t) for t, a in pairs])
+    return alt, np.array([LINES[a] / LINES[t] for t, a in pairs])
 
 
 def line_confusion(pdfs: PDFs, z_label: np.ndarray, flags: np.ndarray | None = None,
