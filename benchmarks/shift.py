@@ -14,7 +14,8 @@ Scenarios (science sample and spec-z pool are disjoint halves of the shipped dat
   sample's mean redshift.
 
 For each scenario and method (``none``, ``none+point`` (histogram of point estimates, the
-naive baseline), ``lima``, ``classifier``, ``stratlearn``, ``som``;
+naive baseline), ``lima``, ``classifier``, ``stratlearn``, ``som``, ``success`` (weights
+that may depend on the label: redshift-dependent success);
 ``+dir``: n(z) as the weighted spec-z histogram instead of stacked PDFs; ``+ppi``: stacked
 PDFs shifted by the weighted calibration residual (prediction-powered); ``+lines``: labels
 replaced by their expected true redshifts under the line-confusion model; ``+cull``: only the
@@ -63,14 +64,15 @@ HERE = Path(__file__).resolve().parent
 METHODS = ("none", "none+point", "lima", "classifier", "stratlearn", "som", "lima+dir",
            "classifier+dir", "lima+cull", "classifier+cull", "lima+dir+cull", "none+ppi",
            "lima+ppi", "classifier+ppi", "lima+ppi+cull", "none+ppi+lines", "lima+ppi+lines",
-           "lima+ppi+lines+cull")
+           "lima+ppi+lines+cull", "success+ppi+lines", "success+ppi+lines+cull")
 #: Rows that are not corrections (excluded when picking the best correction).
 UNCORRECTED = ["none", "none+point"]
 #: Diagnostic rows that use the simulator's internals (never a correction a user can run):
 #: ``oracle+ppi`` weights the training objects by 1 / P(success | i, true z) of the
 #: survey's success curve (VVDS), or trains on the true redshifts (flags): what is left
 #: after every photometric correction and is removed by the oracle is selection on the
-#: label itself, which no method that sees only photometry and labels can undo.
+#: label itself, which weights of the photometry cannot undo (``success`` weights try,
+#: assuming the selection depends on magnitude and redshift only).
 ORACLE = ["oracle+ppi"]
 BUZZARD_COLS = ColumnMap(list("ugrizy"), "{band}", "{band}_err", z_column="z_spec",
                          id_column="id")

@@ -113,7 +113,7 @@ def test_bad_feature_matrices_are_refused(gaussians):
         diagnose(X_t, bad)
     with pytest.raises(ConfigError, match="unknown correction"):
         correct("magic", X_t, X_s)
-    assert set(METHODS) == {"none", "lima", "classifier", "stratlearn", "som"}
+    assert set(METHODS) == {"none", "lima", "classifier", "stratlearn", "som", "success"}
 
 
 def test_culling_drops_the_farthest_and_curves_count_right(gaussians):
@@ -148,3 +148,47 @@ def test_stratified_fit_uses_each_strata_model(synth):
     pz = model.predict_pdf(X[:400], strata[:400]).median()
     assert np.all(pz[strata[:400] == 0] < 1.3) and np.all(pz[strata[:400] == 1] > 0.7)
     assert np.median(np.abs(pz - z[:400]) / (1 + z[:400])) < 0.05
+
+
+@pytest.fixture(scope="module")
+def label_selected():
+    """A survey whose success depends on magnitude and the true redshift (1/4 beyond
+    z = 1.2): colours know z only to ±0.3, so weights of the photometry alone leave the
+    training set's redshift mix wrong at given colours."""
+    rng = np.random.default_rng(0)
+    z = rng.gamma(4, 0.22, 60_000)
+    X = np.c_[rng.uniform(20, 24, z.size), z + rng.normal(0, 0.3, z.size),
+              np.sin(2 * z) + rng.normal(0, 0.3, z.size)]
+    s = 0.9 / (1 + np.exp((X[30_000:, 0] - 23) / 0.5)) * np.interp(
+        z[30_000:], [0.9, 1.2], [1.0, 0.25])
+    keep = rng.random(s.size) < s
+    return X[30_000:][keep], z[30_000:][keep], X[:30_000], z[:30_000], 1 / s[keep]
+
+
+def test_success_weights_recover_label_dependent_selection(label_selected):
+    X_t, z_t, X_s, z_s, oracle = label_selected
+    c = correct("success", X_t, X_s, z_train=z_t, random_state=0)
+    assert c.weights.shape == z_t.shape and abs(c.weights.mean() - 1) < 1e-9
+    def bias(w):
+        return np.average(z_t, weights=w) - z_s.mean()
+    assert bias(np.ones_like(z_t)) < -0.1  # the selection's own bias
+    lima = correct("lima", X_t, X_s).weights
+    assert abs(bias(lima)) > 0.025  # photometry-only weights cannot remove it (measured -0.034)
+    assert abs(bias(c.weights)) < 0.006  # measured -0.0018; the oracle 1/s gives -0.0058
+    def beyond(w):  # error on the fraction beyond the step (Lima -0.050, oracle -0.013)
+        return np.average(z_t > 1.2, weights=w) - np.mean(z_s > 1.2)
+    assert abs(beyond(c.weights)) < min(0.025, abs(beyond(lima)) / 2)  # measured -0.018
+    # the fitted weights follow the true 1/s: the mean weight beyond / below the step is
+    # 4.0 (oracle), 4.2 fitted; Lima's 3.3
+    ratio = c.weights[z_t > 1.3].mean() / c.weights[z_t < 0.8].mean()
+    true = oracle[z_t > 1.3].mean() / oracle[z_t < 0.8].mean()
+    assert abs(ratio / true - 1) < 0.1
+    assert c.info["balance_chi2"] < 0.2 * c.info["balance_chi2_unweighted"]
+
+
+def test_success_weights_need_labels(label_selected):
+    X_t, _, X_s, _, _ = label_selected
+    with pytest.raises(ConfigError, match="training labels"):
+        correct("success", X_t, X_s)
+    with pytest.raises(ConfigError, match="finite"):
+        correct("success", X_t, X_s, z_train=np.full(len(X_t), np.nan))

@@ -320,7 +320,7 @@ def demo(
         )
 
 
-_NZ_METHODS = "auto, none, lima, classifier, stratlearn or som"
+_NZ_METHODS = "auto, none, lima, classifier, stratlearn, som or success"
 shift_app = typer.Typer(
     no_args_is_help=True, rich_markup_mode=None,
     help="Covariate shift between a spec-z training set and a science sample.",
@@ -433,7 +433,8 @@ def shift_weights_cmd(
     train: Path = _TRAIN_ARG,
     science: Path = _SCI_ARG,
     output: Path = typer.Option(..., "--output", "-o", help="TRAIN with a weight column."),
-    method: str = typer.Option("lima", help="lima, classifier, stratlearn, som or none."),
+    method: str = typer.Option("lima", help="lima, classifier, stratlearn, som, success "
+                               "(label-dependent; uses the training redshifts) or none."),
     weight_column: str = typer.Option("weight", help="Name of the added column."),
     seed: int = typer.Option(0, help="Random seed."),
     bands: str = _BANDS, mag_pattern: str = _MAGP, err_pattern: str = _ERRP,

@@ -41,8 +41,8 @@ log = logging.getLogger(__name__)
 #: line-confusion model (:func:`cosmoml.shift.labels.line_confusion`) wherever labels
 #: calibrate the n(z); e.g. ``lima+dir+cull``, ``none+ppi+lines``.
 DEFAULT_METHODS = ("none", "lima", "classifier", "stratlearn", "som", "lima+dir", "lima+cull",
-                   "lima+ppi+lines+cull")
-CORRECTIONS = ("none", "lima", "classifier", "stratlearn", "som")
+                   "lima+ppi+lines+cull", "success+ppi+lines")
+CORRECTIONS = ("none", "lima", "classifier", "stratlearn", "som", "success")
 
 
 def parse_method(method: str) -> tuple[str, bool, str, str | None]:

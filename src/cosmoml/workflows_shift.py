@@ -162,7 +162,9 @@ def shift_weights(
     """TRAIN with a ``weight_column`` from the correction ``method``, written to OUTPUT."""
     df_t, df_s, cols_t, cols_s = load_pair(train, science, **columns)
     X_t, X_s, valid, _ = shift_features(df_t, df_s, cols_t, cols_s)
-    corr = correct(method, X_t, X_s[valid], random_state=seed)
+    # load_pair insists on the training redshifts (the 'success' weights depend on them)
+    corr = correct(method, X_t, X_s[valid], random_state=seed,
+                   z_train=df_t[cols_t.z_column].to_numpy(dtype=float))
     full = read_table(train, None, columns.get("group"))
     if weight_column in full.columns:
         raise CatalogError(f"{train}: already has a column {weight_column!r}; choose another "

@@ -54,7 +54,7 @@ from cosmoml.shift.labels import line_confusion
 
 log = logging.getLogger(__name__)
 
-NZ_METHODS = ("auto", "none", "lima", "classifier", "stratlearn", "som")
+NZ_METHODS = ("auto", "none", "lima", "classifier", "stratlearn", "som", "success")
 #: How a bin's n(z) is formed (besides SOM): stacked PDFs, weighted spec-z histogram, or the
 #: histogram of the science objects' point estimates (the naive baseline).
 NZ_FROM = ("stack", "dir", "point", "ppi")
@@ -190,9 +190,10 @@ def estimate_nz(
     label_model = None if label_model == "none" else label_model
     if nz_from == "ppi" and chosen in ("stratlearn", "som"):
         raise ConfigError(f"nz_from='ppi' needs a weighting correction (none, lima, "
-                          f"classifier), not {chosen!r}: it shifts stacked PDFs by the "
+                          f"classifier, success), not {chosen!r}: it shifts stacked PDFs by the "
                           "weighted calibration residual of one predictor")
-    corr = correct(chosen, X_t, X_s, random_state=seed)
+    z_spec = train[labels_column or columns.z_column].to_numpy(dtype=float)
+    corr = correct(chosen, X_t, X_s, random_state=seed, z_train=z_spec)
     if sample_weight is not None:
         sw = np.asarray(sample_weight, dtype=float)
         if sw.shape != (len(train),) or not np.all(np.isfinite(sw)) or np.any(sw < 0) \
@@ -201,7 +202,6 @@ def estimate_nz(
                               "weights (one per training object), not all zero")
         w = corr.weights * sw
         corr = replace(corr, weights=w * (w.size / w.sum()))
-    z_spec = train[labels_column or columns.z_column].to_numpy(dtype=float)
 
     # photo-z model(s) trained with the correction's weights
     params = dict(estimator_params or {})

@@ -30,6 +30,7 @@ from cosmoml.shift.weights import (
     propensity_strata,
     som_weights,
     stratlearn_weights,
+    success_weights,
     train_som,
 )
 
@@ -39,5 +40,6 @@ __all__ = [
     "StratifiedPhotoZ", "classifier_auc", "classifier_propensity", "classifier_weights",
     "correct", "coverage", "cull_mask", "culling_curve", "culling_scores", "diagnose",
     "effective_sample_size", "feature_shift", "lima_weights", "line_confusion", "no_correction",
-    "propensity_strata", "som_weights", "stratlearn_weights", "stratum_groups", "train_som",
+    "propensity_strata", "som_weights", "stratlearn_weights", "stratum_groups",
+    "success_weights", "train_som",
 ]
