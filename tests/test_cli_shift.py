@@ -105,6 +105,18 @@ def test_shift_weights_success_follow_the_redshift_dependent_success(pair):
     corr = json.loads((out / "diagnostics.json").read_text())["correction"]
     assert corr["method"] == "success" and corr["balance_chi2"] < corr["balance_chi2_unweighted"]
     assert np.all(np.isfinite(pd.read_parquet(out / "nz.parquet")["mean_z"]))
+    assert "do not balance" not in r.stderr
+    # a spec-z set that stops at i < 22.5 is outside the model (the weights cannot reach
+    # the faint science objects that share its cells): the n(z) still comes, with a warning
+    red = spec[spec["i"] < 22.5]
+    red.drop(columns=["redshift", "z_flag", "z_wrong", "survey"]).to_parquet(
+        d / "spec_red.parquet")
+    r = run("nz", d / "spec_red.parquet", d / "science.parquet", "--output", d / "nz_red",
+            "--method", "success", "--estimator", "knn", "--n-boot", "5", "-q")
+    assert r.returncode == 0, r.stderr
+    assert "do not balance the photometry" in r.stderr
+    assert any("do not balance" in w for w in json.loads(
+        (d / "nz_red" / "diagnostics.json").read_text())["diagnostics"]["warnings"])
 
 
 def test_bad_science_file_is_named_and_nothing_written(pair, tmp_path):

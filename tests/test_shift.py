@@ -184,6 +184,12 @@ def test_success_weights_recover_label_dependent_selection(label_selected):
     true = oracle[z_t > 1.3].mean() / oracle[z_t < 0.8].mean()
     assert abs(ratio / true - 1) < 0.1
     assert c.info["balance_chi2"] < 0.2 * c.info["balance_chi2_unweighted"]
+    # the balance χ² per cell says whether the model fits: ~0.75 here; a selection on the
+    # colour's own noise (outside the model) gives 2.6
+    assert c.info["balance_chi2"] / c.info["n_cells_used"] < 1.2
+    keep = np.random.default_rng(2).random(len(z_t)) < np.where(X_t[:, 1] > z_t, 1.0, 0.3)
+    wrong = correct("success", X_t[keep], X_s, z_train=z_t[keep], random_state=0)
+    assert wrong.info["balance_chi2"] / wrong.info["n_cells_used"] > 2.0
 
 
 def test_success_weights_need_labels(label_selected):

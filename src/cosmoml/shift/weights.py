@@ -215,9 +215,11 @@ def success_weights(X_train, X_sci, z_train=None, mag_index: int = 0, n_mag: int
     differences of θ between neighbouring nodes, in units of the cell balance's χ².
     The balance is asked over the cells that hold training objects (their share of the
     science sample is ``info['cell_coverage']``). Assumes no colour pre-selection: with
-    one (DEEP2-like) the model is wrong and ``info['balance_chi2']`` (χ² of the weighted
-    cell balance; about the number of cells, ``n_cells``, when the model fits; compare
-    ``balance_chi2_unweighted``) stays large. Coverage: Lima's training balls.
+    one (DEEP2-like), or where the training set stops short of the science sample in
+    magnitude, the model is wrong and ``info['balance_chi2']`` (χ² of the weighted cell
+    balance: about ``n_cells_used`` when the model fits; compare
+    ``balance_chi2_unweighted``) stays large; :func:`cosmoml.nz.pipeline.estimate_nz` then
+    warns. Coverage: Lima's training balls.
     """
     from scipy import sparse
     from scipy.optimize import minimize
@@ -289,11 +291,15 @@ def success_weights(X_train, X_sci, z_train=None, mag_index: int = 0, n_mag: int
     res = minimize(loss, np.zeros(n_par), jac=True, method="L-BFGS-B",
                    bounds=[(-5.0, 5.0)] * n_par)
     w, T = balance(res.x)
+    # the reported χ² counts the weighted counts' own variance (Σ w² per cell)
+    var_w = np.where(T0 > 0, S / len(X_sci)
+                     + np.bincount(c_t, weights=w**2, minlength=n_cells) / w.sum() ** 2, np.inf)
     cov = coverage(X_train, X_sci, k)["in_ball"]
     return Correction("success", _normalise(w), cov, {
-        "n_cells": n_cells, "mag_nodes": m_nodes, "z_nodes": z_nodes,
+        "n_cells": n_cells, "n_cells_used": int(np.sum(T0 > 0)), "mag_nodes": m_nodes,
+        "z_nodes": z_nodes,
         "log_weight": res.x.reshape(n_mag, n_z),
-        "cell_coverage": cell_coverage, "balance_chi2": float(np.sum((T - S) ** 2 / var)),
+        "cell_coverage": cell_coverage, "balance_chi2": float(np.sum((T - S) ** 2 / var_w)),
         "balance_chi2_unweighted": float(np.sum((T0 - S) ** 2 / var)),
         "converged": bool(res.success)})
 
