@@ -9,8 +9,8 @@ the uncorrected mean |bias| to the corrected one where both are measured (|mean|
 ``oracle+ppi`` among the methods adds ``shift.py``'s diagnostic row (simulator internals,
 not a correction) in the scenarios that have one.
 
-    .venv/bin/python benchmarks/shift_realisations.py [--realisations 5]
-        [--scenarios random,vvds,flags] [--methods none,lima+ppi+lines]
+    .venv/bin/python benchmarks/shift_realisations.py [--realisations 10]
+        [--scenarios random,vvds,flags] [--methods none,lima+ppi+lines,oracle+ppi]
 
 Results: ``benchmarks/results/shift_realisations.json``.
 """
@@ -39,9 +39,9 @@ HERE = Path(__file__).resolve().parent
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--realisations", type=int, default=5)
+    ap.add_argument("--realisations", type=int, default=10)
     ap.add_argument("--scenarios", default="random,vvds,flags,combined")
-    ap.add_argument("--methods", default="none,lima+ppi+lines")
+    ap.add_argument("--methods", default="none,lima+ppi+lines,success+ppi+lines,oracle+ppi")
     ap.add_argument("--estimator", default="nn-fast")
     ap.add_argument("--n-boot", type=int, default=20)
     ap.add_argument("--output", default=str(HERE / "results" / "shift_realisations.json"))
