@@ -393,7 +393,7 @@ def nz_cmd(
         with err.status(f"n(z): diagnostics, correction, training '{estimator}' ..."):
             res = run(train, science, output, **kw)
     d = res.diagnostics
-    for w in d.warnings:
+    for w in res.warnings:
         err.print(f"WARNING: {w}", markup=False, highlight=False)
     t = Table(title=f"n(z) per bin (method {res.method}; verdict: {d.verdict})")
     for c in ("bin", "z_lo", "z_hi", "n_objects", "mean_z", "mean_z_err", "covered_fraction"):

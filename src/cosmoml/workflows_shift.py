@@ -105,7 +105,7 @@ def nz(
     table["nz"] = list(res.nz.astype(np.float32))
     write_table(table, out / "nz.parquet", metadata=meta)
     write_table(res.assignments, out / "assignments.parquet", metadata=meta)
-    doc = {**meta, "diagnostics": res.diagnostics.to_dict(),
+    doc = {**meta, "diagnostics": {**res.diagnostics.to_dict(), "warnings": res.warnings},
            "correction": _jsonable(res.correction.summary())}
     with atomic_path(out / "diagnostics.json") as tmp:
         tmp.write_text(json.dumps(doc, indent=1, default=float))
@@ -125,7 +125,7 @@ def _summary_html(path: Path, res: NZResult, meta: dict) -> None:
 
     d = res.diagnostics
     notes = [f"method: {res.method} (estimator {meta['estimator']}, seed {meta['seed']})",
-             *d.summary().splitlines()[:5], *(f"WARNING: {w}" for w in d.warnings)]
+             *d.summary().splitlines()[:5], *(f"WARNING: {w}" for w in res.warnings)]
     photoz_report(path, "cosmoml n(z)", {"verdict": d.verdict, "auc": d.auc,
                                          "covered_fraction": d.covered_fraction,
                                          "effective_sample_size": res.correction.ess},

@@ -58,9 +58,6 @@ NZ_METHODS = ("auto", "none", "lima", "classifier", "stratlearn", "som", "succes
 #: How a bin's n(z) is formed (besides SOM): stacked PDFs, weighted spec-z histogram, or the
 #: histogram of the science objects' point estimates (the naive baseline).
 NZ_FROM = ("stack", "dir", "point", "ppi")
-#: ``success`` weights whose cell-balance χ² per cell exceeds this are said not to fit (the
-#: benchmark's covered scenarios: 0.6–1.2; colour-selected or magnitude-short ones: 3–33)
-SUCCESS_MISFIT = 2.0
 
 
 def choose_method(diag: ShiftDiagnostics) -> tuple[str, bool, str, str]:
@@ -112,6 +109,12 @@ class NZResult:
     mean_z_all: float = float("nan")
     #: the science objects the n(z) speaks for (all, or the covered ones when culled / SOM)
     used: np.ndarray | None = None
+
+    @property
+    def warnings(self) -> list[str]:
+        """The diagnostics' warnings and the correction's own (e.g. a misfit)."""
+        own = self.correction.info.get("warning")
+        return [*(self.diagnostics.warnings if self.diagnostics else []), *([own] if own else [])]
 
 
 def estimate_nz(
@@ -197,16 +200,6 @@ def estimate_nz(
                           "weighted calibration residual of one predictor")
     z_spec = train[labels_column or columns.z_column].to_numpy(dtype=float)
     corr = correct(chosen, X_t, X_s, random_state=seed, z_train=z_spec)
-    if chosen == "success":
-        per_cell = corr.info["balance_chi2"] / max(corr.info["n_cells_used"], 1)
-        if per_cell > SUCCESS_MISFIT:
-            msg = (f"the 'success' weights do not balance the photometry (χ² {per_cell:.1f} "
-                   "per cell, ≈ 1 when the model fits): the selection depends on more than "
-                   "magnitude and redshift (colour cuts?) or the training set does not reach "
-                   "the science sample's magnitudes; its n(z) is not to be trusted — use "
-                   "lima (with cull)")
-            log.warning(msg)
-            diag = replace(diag, warnings=[*diag.warnings, msg])
     if sample_weight is not None:
         sw = np.asarray(sample_weight, dtype=float)
         if sw.shape != (len(train),) or not np.all(np.isfinite(sw)) or np.any(sw < 0) \
