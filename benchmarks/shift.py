@@ -133,6 +133,13 @@ def scenarios(split_seed: int | None = None) -> dict:
     return scen
 
 
+def oracle_nz(train, sci, cols, oracle, estimator, n_boot, seed=0, diagnostics=None):
+    """The ``oracle+ppi`` diagnostic row (simulator internals; never a correction)."""
+    return estimate_nz(train, sci, cols, method="none", estimator=estimator, seed=seed,
+                       n_boot=n_boot, z_true=sci["redshift"].to_numpy(),
+                       diagnostics=diagnostics, nz_from="ppi", **oracle(train))
+
+
 def run_scenario(name, make_train, sci, cols, oracle, estimator, n_boot, seed=0) -> list[dict]:
     train = make_train()
     table, results = compare_methods(
@@ -142,9 +149,7 @@ def run_scenario(name, make_train, sci, cols, oracle, estimator, n_boot, seed=0)
     z_true = sci["redshift"].to_numpy()
     if oracle is not None:
         t0 = time.perf_counter()
-        res = estimate_nz(train, sci, cols, method="none", estimator=estimator, seed=seed,
-                          n_boot=n_boot, z_true=z_true, diagnostics=d, nz_from="ppi",
-                          **oracle(train))
+        res = oracle_nz(train, sci, cols, oracle, estimator, n_boot, seed, diagnostics=d)
         dt = time.perf_counter() - t0
         print(f"  {name:12s}  {ORACLE[0]:20s} {dt:6.1f} s  |Δ⟨z⟩| "
               + " ".join(f"{abs(v):.4f}" for v in res.table["delta_mean_z"]), flush=True)

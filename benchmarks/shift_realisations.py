@@ -31,8 +31,7 @@ import pandas as pd
 from cosmoml import __version__
 from cosmoml.catalog.io import atomic_path
 from cosmoml.experiment import compare_methods
-from cosmoml.nz.pipeline import estimate_nz
-from shift import ORACLE, scenarios
+from shift import ORACLE, oracle_nz, scenarios
 
 HERE = Path(__file__).resolve().parent
 
@@ -58,10 +57,8 @@ def main() -> None:
             train = make_train()
             table, _ = compare_methods(train, sci, cols, [m for m in methods if m not in ORACLE],
                                        args.estimator, seed=r, n_boot=args.n_boot)
-            if ORACLE[0] in methods and oracle is not None:  # the diagnostic row, as in shift.py
-                res = estimate_nz(train, sci, cols, method="none", estimator=args.estimator,
-                                  seed=r, n_boot=args.n_boot, nz_from="ppi",
-                                  z_true=sci["redshift"].to_numpy(), **oracle(train))
+            if ORACLE[0] in methods and oracle is not None:  # the diagnostic row
+                res = oracle_nz(train, sci, cols, oracle, args.estimator, args.n_boot, seed=r)
                 table = pd.concat([table, res.table.assign(method=ORACLE[0])],
                                   ignore_index=True)
             rows += [{**row, "scenario": name, "realisation": r}
