@@ -18,7 +18,8 @@ naive baseline), ``lima``, ``classifier``, ``stratlearn``, ``som``, ``success`` 
 that may depend on the label: redshift-dependent success);
 ``+dir``: n(z) as the weighted spec-z histogram instead of stacked PDFs; ``+ppi``: stacked
 PDFs shifted by the weighted calibration residual (prediction-powered); ``+lines``: labels
-replaced by their expected true redshifts under the line-confusion model; ``+cull``: only the
+replaced by their expected true redshifts under the line-confusion model (told the
+simulated spectrograph's 3600–9500 Å window, as a user tells it theirs); ``+cull``: only the
 covered science objects; ``oracle+ppi``: a diagnostic, not a correction — see ``ORACLE``),
 the table gives |Δ⟨z⟩| per DES Y1 bin, the reported uncertainty
 and the covered fraction. Corrections see only the
@@ -59,6 +60,7 @@ from cosmoml.selection import (
     vvds_like,
     zcosmos_like,
 )
+from cosmoml.selection.steps import SPECTROGRAPH_WINDOW
 
 HERE = Path(__file__).resolve().parent
 METHODS = ("none", "none+point", "lima", "classifier", "stratlearn", "som", "lima+dir",
@@ -144,7 +146,8 @@ def run_scenario(name, make_train, sci, cols, oracle, estimator, n_boot, seed=0)
     train = make_train()
     table, results = compare_methods(
         train, sci, cols, METHODS, estimator, seed=seed, n_boot=n_boot,
-        progress=lambda m: print(f"  {name:12s}{m}", flush=True))
+        progress=lambda m: print(f"  {name:12s}{m}", flush=True),
+        line_window=SPECTROGRAPH_WINDOW)
     d = next(iter(results.values())).diagnostics
     z_true = sci["redshift"].to_numpy()
     if oracle is not None:

@@ -31,6 +31,7 @@ import pandas as pd
 from cosmoml import __version__
 from cosmoml.catalog.io import atomic_path
 from cosmoml.experiment import compare_methods
+from cosmoml.selection.steps import SPECTROGRAPH_WINDOW
 from shift import ORACLE, oracle_nz, scenarios
 
 HERE = Path(__file__).resolve().parent
@@ -56,7 +57,8 @@ def main() -> None:
             make_train, sci, cols, oracle = scen[name]
             train = make_train()
             table, _ = compare_methods(train, sci, cols, [m for m in methods if m not in ORACLE],
-                                       args.estimator, seed=r, n_boot=args.n_boot)
+                                       args.estimator, seed=r, n_boot=args.n_boot,
+                                       line_window=SPECTROGRAPH_WINDOW)
             if ORACLE[0] in methods and oracle is not None:  # the diagnostic row
                 res = oracle_nz(train, sci, cols, oracle, args.estimator, args.n_boot, seed=r)
                 table = pd.concat([table, res.table.assign(method=ORACLE[0])],

@@ -185,5 +185,14 @@ def test_nz_with_ppi_and_the_line_confusion_model(pair):
     assert 0.3 * n_wrong < fit["expected_wrong"] < 3 * n_wrong
     nz = pd.read_parquet(out / "nz.parquet")
     assert np.all(np.isfinite(nz["mean_z"])) and np.all(nz["mean_z_err"] > 0)
+    # the spectrograph's window reaches the model and is recorded
+    r = run(*args, "--flag-column", "z_flag", "--line-window", "3600,9500")
+    assert r.returncode == 0, r.stderr
+    fit = json.loads((out / "diagnostics.json").read_text())["correction"]["label_confusion"]
+    assert fit["wavelength_range"] == [3600.0, 9500.0]
+    assert 0.3 * n_wrong < fit["expected_wrong"] < 3 * n_wrong
+    for bad in ("9500,3600", "3600"):
+        r = run(*args, "--line-window", bad)
+        assert r.returncode != 0 and "--line-window" in r.stderr
     r = run(*args, "--flag-column", "quality")
     assert r.returncode != 0 and "quality" in r.stderr and "spec_flags.parquet" in r.stderr

@@ -7,15 +7,21 @@ import pytest
 
 from cosmoml.errors import ConfigError
 from cosmoml.pdf import PDFs, make_grid
-from cosmoml.selection.steps import CONFUSIONS, LINES, confused_redshift
+from cosmoml.selection.steps import (
+    CONFUSIONS,
+    LINES,
+    SPECTROGRAPH_WINDOW,
+    confused_redshift,
+    plausible_confusions,
+)
 from cosmoml.shift.labels import confused_alternatives, line_confusion
 
 GRID = make_grid(0.0, 3.0, 301)
 
 
-def _sample(n=12_000, wrong_frac=(0.01, 0.08), outlier_frac=0.05, seed=0):
+def _sample(n=12_000, wrong_frac=(0.01, 0.08), outlier_frac=0.05, seed=0, window=None):
     """True z, PDFs (5% photo-z outliers centred anywhere), labels with line confusions at
-    a rate set by a two-valued flag."""
+    a rate set by a two-valued flag, drawn among the pairs seen in ``window`` (Å)."""
     rng = np.random.default_rng(seed)
     z = rng.uniform(0.1, 1.5, n)
     centre = z + rng.normal(0, 0.03 * (1 + z))
@@ -24,9 +30,8 @@ def _sample(n=12_000, wrong_frac=(0.01, 0.08), outlier_frac=0.05, seed=0):
     sig = 0.05 * (1 + centre)
     pdfs = PDFs(GRID, np.exp(-0.5 * ((GRID[None] - centre[:, None]) / sig[:, None]) ** 2))
     flag = np.where(rng.random(n) < 0.5, 4, 3)
-    alts = np.column_stack([confused_redshift(z, t, a) for t, a in CONFUSIONS])
-    alts[(alts < 0) | (alts > 3)] = np.nan
-    wrong = rng.random(n) < np.where(flag == 4, *wrong_frac)
+    alts = plausible_confusions(z, (0.0, 3.0), window)
+    wrong = (rng.random(n) < np.where(flag == 4, *wrong_frac)) & np.isfinite(alts).any(axis=1)
     lab = z.copy()
     for i in np.flatnonzero(wrong):
         c = alts[i][np.isfinite(alts[i])]
@@ -72,3 +77,31 @@ def test_clean_labels_are_left_alone_and_bad_input_is_refused():
         line_confusion(pdfs, z[:-1])
     with pytest.raises(ConfigError, match="flags"):
         line_confusion(pdfs, z, flag[:-1])
+
+
+def test_plausible_confusions_follow_the_spectrograph_window():
+    # at z = 1 only [OII] (7454 Å) lies in 3600-9500 Å: Hβ 9725, [OIII] 10016, Hα 13129
+    # and Lyα 2431 Å do not; without a window four pairs give a wrong z in [0, 3]
+    z = np.array([1.0])
+    seen = np.isfinite(plausible_confusions(z, (0.0, 3.0), SPECTROGRAPH_WINDOW))[0]
+    assert [CONFUSIONS[k] for k in np.flatnonzero(seen)] == [("OII", "Ha")]
+    anywhere = plausible_confusions(z, (0.0, 3.0))[0]
+    assert np.isfinite(anywhere).sum() == 4
+    np.testing.assert_allclose(anywhere[0], 2.0 * LINES["OII"] / LINES["Ha"] - 1)
+
+
+def test_the_window_sharpens_the_model_where_one_line_is_seen():
+    # confusions drawn as a 3600-9500 Å spectrograph makes them; told the window, the
+    # model knows a z ≈ 1 galaxy can only have had [OII] taken for Hα
+    z, centre, pdfs, lab, flag, wrong, _ = _sample(seed=5, window=SPECTROGRAPH_WINDOW)
+    blind = line_confusion(pdfs, lab, flag)
+    told = line_confusion(pdfs, lab, flag, wavelength_range=SPECTROGRAPH_WINDOW)
+    b = (centre > 0.9) & (centre < 1.3)
+    far = b & wrong & (np.abs(lab - z) > 0.3)
+    assert far.sum() > 30
+    assert told.p_wrong[far].mean() > blind.p_wrong[far].mean() + 0.08
+    before = abs(blind.expected_z[b].mean() - z[b].mean())
+    after = abs(told.expected_z[b].mean() - z[b].mean())
+    assert after < 0.5 * before, (before, after)
+    # right labels are not called wrong more often for it
+    assert np.mean(told.p_wrong[~wrong] > 0.5) < 1.5 * np.mean(blind.p_wrong[~wrong] > 0.5) + 1e-3

@@ -69,6 +69,19 @@ def _parse_params(items: list[str] | None) -> dict:
     return params
 
 
+def _window(value: str | None) -> tuple[float, float] | None:
+    """``--line-window LO,HI`` (Å) as a pair of floats, 0 < LO < HI."""
+    if value is None:
+        return None
+    try:
+        lo, hi = (float(x) for x in value.split(","))
+    except ValueError:
+        raise typer.BadParameter(f"--line-window expects LO,HI in Å, got {value!r}") from None
+    if not 0 < lo < hi:
+        raise typer.BadParameter(f"--line-window needs 0 < LO < HI, got {value!r}")
+    return lo, hi
+
+
 def _bands(value: str | None) -> list[str] | None:
     return [b.strip() for b in value.split(",") if b.strip()] if value else None
 
@@ -369,6 +382,9 @@ def nz_cmd(
         "on with --method auto, else off."),
     flag_column: str = typer.Option(None, help="Training column of spec-z confidence flags "
                                     "(used with --line-confusion)."),
+    line_window: str = typer.Option(
+        None, help="The spectrograph's wavelength range in Å, e.g. 3600,9500: a confused "
+        "line must have been seen there, which sharpens --line-confusion. Default: any."),
     estimator: str = typer.Option(DEFAULT_ESTIMATOR, help=_EST_HELP),
     edges: str = typer.Option("0.2,0.43,0.63,0.9,1.3", help="Tomographic bin edges."),
     seed: int = typer.Option(0, help="Random seed (recorded in the outputs)."),
@@ -386,7 +402,7 @@ def nz_cmd(
     kw = dict(method=method, estimator=estimator, edges=[float(x) for x in edges.split(",")],
               seed=seed, n_boot=n_boot, params=_parse_params(param), cull=cull,
               nz_from=nz_from, line_confusion=line_confusion, flag_column=flag_column,
-              **cols)
+              line_window=_window(line_window), **cols)
     if quiet:
         res = run(train, science, output, **kw)
     else:

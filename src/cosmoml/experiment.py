@@ -29,6 +29,7 @@ from cosmoml.model import PhotoZModel
 from cosmoml.nz import DES_Y1_EDGES, method_shifts
 from cosmoml.nz.pipeline import estimate_nz, shift_features
 from cosmoml.selection import PRESETS, combine_surveys
+from cosmoml.selection.steps import SPECTROGRAPH_WINDOW
 from cosmoml.shift import DEFAULT_FRACTIONS, coverage, culling_curve, culling_scores
 
 log = logging.getLogger(__name__)
@@ -177,8 +178,10 @@ def compare_methods(
     seed: int = 0,
     n_boot: int = 50,
     progress: Callable[[str], None] | None = None,
+    line_window: tuple[float, float] | None = None,
 ) -> tuple[pd.DataFrame, dict]:
-    """n(z) per bin for each method against the truth in ``sci['redshift']``.
+    """n(z) per bin for each method against the truth in ``sci['redshift']``
+    (``line_window``: the spectrograph's window for the ``+lines`` label model).
 
     Returns (one row per method and bin, ``{method: NZResult}``).
     """
@@ -192,7 +195,8 @@ def compare_methods(
                           seed=seed, n_boot=n_boot, z_true=z_true, cull=cull,
                           diagnostics=diag, nz_from=nz_from,
                           label_model=label_model or "none",
-                          flag_column="z_flag" if "z_flag" in train.columns else None)
+                          flag_column="z_flag" if "z_flag" in train.columns else None,
+                          line_window=line_window)
         diag = res.diagnostics
         dt = time.perf_counter() - t0
         results[method] = res
@@ -249,8 +253,10 @@ def run_shift_experiment(
     curve = pd.concat(curves, ignore_index=True)
 
     say("n(z) with each correction")
+    # the label model is told the simulated spectrograph's window, as a user tells it theirs
     table, results = compare_methods(train, sci, cols, cfg.methods, cfg.estimator, cfg.edges,
-                                     cfg.seed, cfg.n_boot, progress=say)
+                                     cfg.seed, cfg.n_boot, progress=say,
+                                     line_window=SPECTROGRAPH_WINDOW)
     cov = coverage(X_t, X_s)["in_ball"]
     write_table(table, out / "nz_methods.parquet")
     write_table(curve, out / "culling.parquet")

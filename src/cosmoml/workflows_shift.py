@@ -85,6 +85,7 @@ def nz(
     nz_from: str | None = None,
     line_confusion: bool | None = None,
     flag_column: str | None = None,
+    line_window: tuple[float, float] | None = None,
     **columns,
 ) -> NZResult:
     """Tomographic n(z) of SCIENCE calibrated on TRAIN; writes the files listed above."""
@@ -94,7 +95,8 @@ def nz(
                       seed=seed, n_boot=n_boot, science_columns=cols_s,
                       estimator_params=params, cull=cull, nz_from=nz_from,
                       label_model=None if line_confusion is None
-                      else ("lines" if line_confusion else "none"), flag_column=flag_column)
+                      else ("lines" if line_confusion else "none"), flag_column=flag_column,
+                      line_window=line_window)
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
     grid = res.grid
@@ -114,9 +116,12 @@ def nz(
 
 
 def _jsonable(d: dict) -> dict:
-    """The scalars of ``d`` and of its nested dicts (arrays such as SOM cells left out)."""
+    """The scalars of ``d``, its lists of scalars and its nested dicts (arrays such as SOM
+    cells left out)."""
+    scalar = int | float | str | bool
     return {k: _jsonable(v) if isinstance(v, dict) else v for k, v in d.items()
-            if isinstance(v, int | float | str | bool | dict)}
+            if isinstance(v, scalar | dict)
+            or (isinstance(v, list) and all(isinstance(x, scalar) for x in v))}
 
 
 def _summary_html(path: Path, res: NZResult, meta: dict) -> None:

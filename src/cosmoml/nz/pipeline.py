@@ -136,6 +136,7 @@ def estimate_nz(
     sample_weight: np.ndarray | None = None,
     label_model: str | None = None,
     flag_column: str | None = None,
+    line_window: tuple[float, float] | None = None,
 ) -> NZResult:
     """Tomographic n(z) of ``science`` calibrated on ``train`` (see the module docstring).
 
@@ -168,6 +169,9 @@ def estimate_nz(
     the line-confusion mixture fitted against the out-of-fold PDFs
     (:func:`cosmoml.shift.labels.line_confusion`; one wrong-label fraction per value of
     ``flag_column`` when given); the fit is in ``correction.info["label_confusion"]``.
+    ``line_window`` (Å): the spectrograph's wavelength range, where a confused line must
+    have been seen; it sharpens the model (a z = 1 galaxy shows only [OII] in 3600–9500 Å,
+    so its wrong label can only be [OII]→Hα). None: any wavelength.
     """
     if label_model not in (None, "none", "lines"):
         raise ConfigError(f"label_model must be 'none' or 'lines', got {label_model!r}")
@@ -233,11 +237,12 @@ def estimate_nz(
         pdfs, _ = model.predict_pdf(sci, "science catalogue")
     if label_model == "lines":
         flags = None if flag_column is None else train[flag_column].to_numpy()
-        lc = line_confusion(pdfs_train, z_spec, flags)
+        lc = line_confusion(pdfs_train, z_spec, flags, wavelength_range=line_window)
         z_spec = lc.expected_z
         corr = replace(corr, info={**corr.info, "label_confusion": {
             "fractions": lc.fractions, "miss_rate": lc.miss_rate,
-            "expected_wrong": float(lc.p_wrong.sum())}})
+            "expected_wrong": float(lc.p_wrong.sum()),
+            "wavelength_range": None if line_window is None else list(line_window)}})
     z_point = pdfs.median()
     bins = assign_bins(z_point, edges)
     bins_train = assign_bins(pdfs_train.median(), edges)

@@ -225,6 +225,30 @@ def confused_redshift(z: np.ndarray, true_line: str, assumed_line: str) -> np.nd
     return (1.0 + np.asarray(z)) * LINES[true_line] / LINES[assumed_line] - 1.0
 
 
+#: Wavelength window (Å) of the simulated spectrograph (:class:`LineConfusion`'s default):
+#: a VIMOS/DEIMOS/DESI-like optical range.
+SPECTROGRAPH_WINDOW = (3600.0, 9500.0)
+
+
+def plausible_confusions(z: np.ndarray, z_range: tuple[float, float],
+                         wavelength_range: tuple[float, float] | None = None,
+                         pairs=CONFUSIONS) -> np.ndarray:
+    """(objects × pairs) redshift reported if a galaxy at true redshift ``z`` had pair
+    (true line, assumed line) confused; NaN where that confusion cannot happen: the wrong
+    redshift outside ``z_range``, or the true line observed outside the spectrograph's
+    ``wavelength_range`` (Å; None: any wavelength)."""
+    z = np.asarray(z, dtype=float)
+    cols = []
+    for true_line, assumed in pairs:
+        zw = confused_redshift(z, true_line, assumed)
+        ok = (zw >= z_range[0]) & (zw <= z_range[1])
+        if wavelength_range is not None:
+            obs = LINES[true_line] * (1 + z)
+            ok &= (obs >= wavelength_range[0]) & (obs <= wavelength_range[1])
+        cols.append(np.where(ok, zw, np.nan))
+    return np.column_stack(cols)
+
+
 class LineConfusion(SelectionStep):
     """Confidence flags and line-confusion label errors that rise with faintness.
 
@@ -245,7 +269,7 @@ class LineConfusion(SelectionStep):
         bright_probs: Sequence[float] = (0.85, 0.10, 0.04, 0.01),
         faint_probs: Sequence[float] = (0.25, 0.30, 0.30, 0.15),
         purity: Mapping[int, float] | None = None,
-        wavelength_range: tuple[float, float] = (3600.0, 9500.0),
+        wavelength_range: tuple[float, float] = SPECTROGRAPH_WINDOW,
         z_max: float = 3.0,
     ) -> None:
         self.band = band
@@ -274,15 +298,7 @@ class LineConfusion(SelectionStep):
         flag = 4 - (u[:, None] > np.cumsum(probs, axis=1)[:, :3]).sum(axis=1)
         purity = np.array([self.purity[int(f)] for f in (1, 2, 3, 4)])[flag - 1]
         wrong = rng.random(len(view)) >= purity
-        z = view.z
-        candidates = []
-        lo, hi = self.wavelength_range
-        for true_line, assumed in CONFUSIONS:
-            zw = confused_redshift(z, true_line, assumed)
-            obs = LINES[true_line] * (1 + z)
-            ok = (obs >= lo) & (obs <= hi) & (zw >= 0) & (zw <= self.z_max)
-            candidates.append(np.where(ok, zw, np.nan))
-        cand = np.column_stack(candidates)
+        cand = plausible_confusions(view.z, (0.0, self.z_max), self.wavelength_range)
         n_ok = np.isfinite(cand).sum(axis=1)
         wrong &= n_ok > 0
         # pick uniformly among each object's plausible confusions

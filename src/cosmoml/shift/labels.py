@@ -6,10 +6,15 @@ for a known pair of lines, so the true redshift, if the label is wrong, is one o
 values fixed by physics. Each training label is modelled as a mixture (fitted by
 expectation-maximisation, one wrong-label fraction per confidence flag):
 
-    P(label | x) ∝ (1 − f) p(z_label | x) + f / K Σ_k p(z_k | x) λ_assumed,k / λ_true,k
+    P(label | x) ∝ (1 − f) p(z_label | x) + f Σ_k π_k(z_k) p(z_k | x) λ_assumed,k / λ_true,k
 
 with z_k = (1 + z_label) λ_assumed,k / λ_true,k − 1 the redshift the galaxy has if pair k
-was confused (K pairs with z_k on the PDF grid) and λ_a / λ_t the Jacobian dz_k / dz_label.
+was confused, λ_a / λ_t the Jacobian dz_k / dz_label, and π_k(z) the chance that a wrong
+label of a galaxy at true redshift z came from pair k: one over the number of pairs that
+can be confused at z (the true line inside the spectrograph's window, the wrong redshift
+on the grid), zero where pair k cannot. The prior belongs to the true redshift, not to the
+label: a z = 1 galaxy seen through a 3600–9500 Å window shows only [OII], so a label of
+0.14 with a PDF at 1.0 is an [OII]→Hα confusion with certainty, not one of four options.
 p(z | x) is the object's (out-of-fold) photo-z PDF, itself a mixture: (1 − η) PDF + η the
 labels' own histogram, η the fitted rate at which a PDF misses its galaxy. The photometry
 decides which labels are implausible *and* where their galaxies really are; a genuine
@@ -26,7 +31,7 @@ from scipy.ndimage import gaussian_filter1d
 
 from cosmoml.errors import ConfigError
 from cosmoml.pdf import PDFs
-from cosmoml.selection.steps import CONFUSIONS, LINES, confused_redshift
+from cosmoml.selection.steps import CONFUSIONS, LINES, confused_redshift, plausible_confusions
 
 
 @dataclass
@@ -58,14 +63,18 @@ def confused_alternatives(z_label: np.ndarray, pairs=CONFUSIONS) -> tuple[np.nda
 
 def line_confusion(pdfs: PDFs, z_label: np.ndarray, flags: np.ndarray | None = None,
                    pairs=CONFUSIONS, smooth: float = 0.03, n_iter: int = 200,
-                   tol: float = 1e-7) -> LabelConfusion:
+                   tol: float = 1e-7,
+                   wavelength_range: tuple[float, float] | None = None) -> LabelConfusion:
     """Fit the line-confusion mixture to labels ``z_label`` given each object's photo-z
     PDF (use out-of-fold PDFs for the training objects). ``flags`` (optional, integers):
     one wrong-label fraction per flag value. The PDFs are first smoothed by a Gaussian of
     ``smooth`` in redshift: confusions move a label by far more (except [OIII]↔Hβ, by
     0.03 (1 + z), which hardly matters), and spiky PDFs would otherwise turn chance
     coincidences with a confused redshift into near-certain label errors (with kNN PDFs
-    on 2,000 objects, *hand*: 311 labels called wrong of 26 unsmoothed, 24 smoothed)."""
+    on 2,000 objects, *hand*: 311 labels called wrong of 26 unsmoothed, 24 smoothed).
+    ``wavelength_range`` (Å): the spectrograph's window, where the confused line must
+    have been seen (e.g. (5500, 9500) for VIMOS LR-Red, (3600, 9800) for DESI); None
+    allows any wavelength and only asks that both redshifts lie on the grid."""
     z_label = np.asarray(z_label, dtype=float)
     n = z_label.size
     if len(pdfs) != n:
@@ -81,7 +90,14 @@ def line_confusion(pdfs: PDFs, z_label: np.ndarray, flags: np.ndarray | None = N
     z_alt, jac = confused_alternatives(z_label, pairs)
     z_alt = np.where((z_alt >= lo) & (z_alt <= hi), z_alt, np.nan)
     ok = np.isfinite(z_alt)
-    n_alt = ok.sum(axis=1)
+    # π_k(z_k): pair k among the confusions possible for a galaxy at z_k
+    prior = np.zeros(z_alt.shape)
+    for k in range(z_alt.shape[1]):
+        rows = ok[:, k]
+        if rows.any():
+            can = np.isfinite(plausible_confusions(z_alt[rows, k], (lo, hi), wavelength_range,
+                                                   pairs))
+            prior[rows, k] = can[:, k] / np.maximum(can.sum(axis=1), 1)
     # a PDF that misses: the label is then drawn from the labels' own distribution (a
     # histogram of 0.1 in z, half a count per bin against empty ones)
     edges = np.arange(lo, hi + 0.1, 0.1)
@@ -94,8 +110,7 @@ def line_confusion(pdfs: PDFs, z_label: np.ndarray, flags: np.ndarray | None = N
         rows = ok[:, k]
         if rows.any():
             alt_lik[rows, k] = np.nan_to_num(pdfs[np.flatnonzero(rows)].pdf_at(
-                z_alt[rows, k])) * jac[k]
-    alt_lik /= np.maximum(n_alt, 1)[:, None]  # uniform over each label's possible pairs
+                z_alt[rows, k])) * jac[k] * prior[rows, k]
     alt_sum = alt_lik.sum(axis=1)
     groups = {int(g): flags == g for g in np.unique(flags)}
     f = np.full(n, 0.05)
