@@ -264,3 +264,23 @@ def test_survey_weights_multiply_into_the_correction(shifted_samples):
     for bad in (sw[:-1], -sw, np.full(sw.size, np.nan)):
         with pytest.raises(ConfigError, match="sample_weight"):
             estimate_nz(train, sci, COLS, method="none", estimator="knn", sample_weight=bad)
+
+
+def test_weight_draws_widen_the_bins_by_their_spread():
+    # two draws put 1:3 and 3:1 weight on values 0 and 1 in bin 0: weighted means 0.25 and
+    # 0.75, standard deviation 0.354; bin 1 has one value whatever the weights; survey
+    # weights multiply in
+    from cosmoml.nz.pipeline import _weight_spread
+    from cosmoml.shift import Correction
+
+    values = np.array([0.0, 1.0, 5.0])
+    bins = np.array([0, 0, 1])
+    draws = [np.array([3.0, 1.0, 1.0]), np.array([1.0, 3.0, 1.0])]
+    corr = Correction("test", np.ones(3), np.ones(1, bool), weight_draws=lambda: iter(draws))
+    np.testing.assert_allclose(_weight_spread(corr, None, values, bins, 2),
+                               [np.std([0.25, 0.75], ddof=1), 0.0])
+    sw = np.array([1.0, 3.0, 1.0])  # turns the draws into 3:3 and 1:9
+    np.testing.assert_allclose(_weight_spread(corr, sw, values, bins, 2),
+                               [np.std([0.5, 0.9], ddof=1), 0.0])
+    plain = Correction("none", np.ones(3), np.ones(1, bool))
+    np.testing.assert_array_equal(_weight_spread(plain, None, values, bins, 2), 0.0)

@@ -204,6 +204,7 @@ def estimate_nz(
                           "weighted calibration residual of one predictor")
     z_spec = train[labels_column or columns.z_column].to_numpy(dtype=float)
     corr = correct(chosen, X_t, X_s, random_state=seed, z_train=z_spec)
+    sw = None
     if sample_weight is not None:
         sw = np.asarray(sample_weight, dtype=float)
         if sw.shape != (len(train),) or not np.all(np.isfinite(sw)) or np.any(sw < 0) \
@@ -277,6 +278,7 @@ def estimate_nz(
         mu = mean_z(nz, grid)
         _, err = binned_mean_std(z_spec, bins_train, n_bins, weights=corr.weights,
                                  n_boot=n_boot, seed=seed)
+        err = np.hypot(err, _weight_spread(corr, sw, z_spec, bins_train, n_bins))
         cal_bias = _closure(dir_nz(zhat_train, bins_train, grid, n_bins, corr.weights), grid,
                             obj_mean, bins, used, n_bins)
         err = np.sqrt(err**2 + np.nan_to_num(cal_bias) ** 2)
@@ -298,6 +300,7 @@ def estimate_nz(
             # of this predictor; each bin's n(z) is shifted by it
             cal_bias, err_res = binned_mean_std(residual, bins_train, n_bins,
                                                 weights=corr.weights, n_boot=n_boot, seed=seed)
+            err_res = np.hypot(err_res, _weight_spread(corr, sw, residual, bins_train, n_bins))
             nz = shift_nz(nz, grid, -np.nan_to_num(cal_bias))
             err = np.sqrt(err_sci**2 + np.where(np.isfinite(cal_bias), err_res, np.inf) ** 2)
         else:
@@ -343,6 +346,18 @@ def estimate_nz(
     name = (chosen + ("" if nz_from == "stack" else f"+{nz_from}")
             + ("+lines" if label_model else "") + ("+cull" if cull else ""))
     return NZResult(name, table, nz, grid, assignments, diag, corr, mean_all, used)
+
+
+def _weight_spread(corr, sw, values, bins_train, n_bins: int) -> np.ndarray:
+    """Per bin, the standard deviation of the weighted mean of ``values`` over the
+    correction's weight draws (its fit's own uncertainty; zero for corrections without
+    draws), the survey weights ``sw`` multiplied in."""
+    if corr.weight_draws is None:
+        return np.zeros(n_bins)
+    means = [binned_mean_std(values, bins_train, n_bins, n_boot=0,
+                             weights=w if sw is None else w * sw)[0]
+             for w in corr.weight_draws()]
+    return np.nan_to_num(np.std(means, axis=0, ddof=1))
 
 
 def _closure(nz_of_photoz: np.ndarray, grid: np.ndarray, obj_mean: np.ndarray,

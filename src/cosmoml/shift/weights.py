@@ -10,6 +10,7 @@ Only photometry of both samples is used, never truth; the training labels only b
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -33,12 +34,15 @@ SUCCESS_MISFIT = 2.0
 @dataclass
 class Correction:
     """Weights for the training set and coverage flags for the science set;
-    ``info['warning']``, if present, says why the weights are not to be trusted."""
+    ``info['warning']``, if present, says why the weights are not to be trusted.
+    ``weight_draws`` (fitted-model corrections): a callable yielding weight vectors drawn
+    from the fit's uncertainty (mean 1 each), for the n(z) errors to carry it."""
 
     method: str
     weights: np.ndarray
     covered: np.ndarray
     info: dict = field(default_factory=dict)
+    weight_draws: Callable[[], Iterator[np.ndarray]] | None = field(default=None, repr=False)
 
     @property
     def ess(self) -> float:
@@ -199,7 +203,8 @@ def _hat_basis(x: np.ndarray, nodes: np.ndarray) -> tuple[np.ndarray, np.ndarray
 
 def success_weights(X_train, X_sci, z_train=None, mag_index: int = 0, n_mag: int = 8,
                     z_nodes=None, n_cells: int = 150, smooth: float = 1.0, k: int = 5,
-                    random_state: int = 0, max_fit: int = 50_000, **_) -> Correction:
+                    random_state: int = 0, max_fit: int = 50_000, n_draws: int = 50,
+                    **_) -> Correction:
     """Redshift-success weights: log w = θ(m, z_label), a bilinear interpolation on a grid
     of magnitude and label-redshift nodes, fitted so that the weighted training set matches
     the science sample's distribution over colour–magnitude cells (k-means cells of the
@@ -227,6 +232,13 @@ def success_weights(X_train, X_sci, z_train=None, mag_index: int = 0, n_mag: int
     balance: about ``n_cells_used`` when the model fits; compare
     ``balance_chi2_unweighted``) stays large; above :data:`SUCCESS_MISFIT` per cell the
     correction logs and carries a ``warning``. Coverage: Lima's training balls.
+
+    Uncertainty: the fit is a χ² with a smoothness prior, so θ's posterior is about
+    Gaussian with covariance (Jᵀ V⁻¹ J + smoothness)⁻¹ (J the cells' derivatives, V their
+    variances), scaled up by χ²/cell where the model fits worse than its noise (the Birge
+    ratio: a misfit widens the error instead of hiding). ``info['log_weight_err']`` is its
+    standard deviation per node; ``weight_draws`` yields ``n_draws`` weight vectors drawn
+    from it, which :func:`cosmoml.nz.pipeline.estimate_nz` carries into ``mean_z_err``.
     """
     from scipy import sparse
     from scipy.optimize import minimize
@@ -303,8 +315,11 @@ def success_weights(X_train, X_sci, z_train=None, mag_index: int = 0, n_mag: int
                      + np.bincount(c_t, weights=w**2, minlength=n_cells) / w.sum() ** 2, np.inf)
     chi2 = float(np.sum((T - S) ** 2 / var_w))
     n_used = int(np.sum(T0 > 0))
+    cov_theta = _success_covariance(B, w, T, c_t, var_w, pairs, smooth, n_cells, len(X_train))
+    cov_theta *= max(1.0, chi2 / n_used)
     info = {"n_cells": n_cells, "n_cells_used": n_used, "mag_nodes": m_nodes,
             "z_nodes": z_nodes, "log_weight": res.x.reshape(n_mag, n_z),
+            "log_weight_err": np.sqrt(np.diag(cov_theta)).reshape(n_mag, n_z),
             "cell_coverage": cell_coverage, "balance_chi2": chi2,
             "balance_chi2_unweighted": float(np.sum((T0 - S) ** 2 / var)),
             "converged": bool(res.success)}
@@ -317,7 +332,34 @@ def success_weights(X_train, X_sci, z_train=None, mag_index: int = 0, n_mag: int
             "cull)")
         log.warning(info["warning"])
     cov = coverage(X_train, X_sci, k)["in_ball"]
-    return Correction("success", _normalise(w), cov, info)
+    theta_draws = rng.multivariate_normal(res.x, cov_theta, size=n_draws, method="eigh")
+
+    def draws() -> Iterator[np.ndarray]:
+        for t in theta_draws:
+            yield _normalise(np.exp(np.clip(B @ t, -30.0, 30.0)))
+
+    return Correction("success", _normalise(w), cov, info, weight_draws=draws)
+
+
+def _success_covariance(B, w, T, c_t, var, pairs, smooth: float, n_cells: int,
+                        n_train: int) -> np.ndarray:
+    """Gaussian (Laplace) covariance of the ``success`` surface θ: the inverse of
+    JᵀV⁻¹J (Gauss–Newton, J = ∂T/∂θ the weighted cell shares' derivatives) plus the
+    smoothness and ridge priors. The overall scale of the weights is not measured (only
+    their ratios are): a tight prior on θ's mean removes that direction."""
+    from scipy import sparse
+
+    n_par = B.shape[1]
+    C = sparse.csr_matrix((w, (c_t, np.arange(n_train))), shape=(n_cells, n_train))
+    J = (np.asarray((C @ B).todense()) - np.outer(T, np.asarray(B.T @ w).ravel())) / w.sum()
+    inv_var = np.where(np.isfinite(var), 1.0 / var, 0.0)
+    D = np.zeros((len(pairs), n_par))
+    D[np.arange(len(pairs)), pairs[:, 0]] = 1.0
+    D[np.arange(len(pairs)), pairs[:, 1]] = -1.0
+    H = (J.T * inv_var) @ J + smooth * D.T @ D + 1e-3 * np.eye(n_par) \
+        + 1e3 * np.full((n_par, n_par), 1.0 / n_par**2)
+    cov = np.linalg.inv(H)
+    return 0.5 * (cov + cov.T)
 
 METHODS = {
     "none": no_correction,
