@@ -236,9 +236,10 @@ def success_weights(X_train, X_sci, z_train=None, mag_index: int = 0, n_mag: int
     Uncertainty: the fit is a χ² with a smoothness prior, so θ's posterior is about
     Gaussian with covariance (Jᵀ V⁻¹ J + smoothness)⁻¹ (J the cells' derivatives, V their
     variances), scaled up by χ²/cell where the model fits worse than its noise (the Birge
-    ratio: a misfit widens the error instead of hiding). ``info['log_weight_err']`` is its
-    standard deviation per node; ``weight_draws`` yields ``n_draws`` weight vectors drawn
-    from it, which :func:`cosmoml.nz.pipeline.estimate_nz` carries into ``mean_z_err``.
+    ratio: a misfit widens the error rather than hiding behind it).
+    ``info['log_weight_err']`` is its standard deviation per node; ``weight_draws`` yields
+    ``n_draws`` weight vectors drawn from it, which
+    :func:`cosmoml.nz.pipeline.estimate_nz` carries into ``mean_z_err``.
     """
     from scipy import sparse
     from scipy.optimize import minimize
