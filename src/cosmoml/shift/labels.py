@@ -90,14 +90,6 @@ def line_confusion(pdfs: PDFs, z_label: np.ndarray, flags: np.ndarray | None = N
     z_alt, jac = confused_alternatives(z_label, pairs)
     z_alt = np.where((z_alt >= lo) & (z_alt <= hi), z_alt, np.nan)
     ok = np.isfinite(z_alt)
-    # π_k(z_k): pair k among the confusions possible for a galaxy at z_k
-    prior = np.zeros(z_alt.shape)
-    for k in range(z_alt.shape[1]):
-        rows = ok[:, k]
-        if rows.any():
-            can = np.isfinite(plausible_confusions(z_alt[rows, k], (lo, hi), wavelength_range,
-                                                   pairs))
-            prior[rows, k] = can[:, k] / np.maximum(can.sum(axis=1), 1)
     # a PDF that misses: the label is then drawn from the labels' own distribution (a
     # histogram of 0.1 in z, half a count per bin against empty ones)
     edges = np.arange(lo, hi + 0.1, 0.1)
@@ -109,8 +101,12 @@ def line_confusion(pdfs: PDFs, z_label: np.ndarray, flags: np.ndarray | None = N
     for k in range(z_alt.shape[1]):
         rows = ok[:, k]
         if rows.any():
+            # π_k(z_k): pair k among the confusions possible for a galaxy at z_k
+            can = np.isfinite(plausible_confusions(z_alt[rows, k], (lo, hi), wavelength_range,
+                                                   pairs))
+            prior = can[:, k] / np.maximum(can.sum(axis=1), 1)
             alt_lik[rows, k] = np.nan_to_num(pdfs[np.flatnonzero(rows)].pdf_at(
-                z_alt[rows, k])) * jac[k] * prior[rows, k]
+                z_alt[rows, k])) * jac[k] * prior
     alt_sum = alt_lik.sum(axis=1)
     groups = {int(g): flags == g for g in np.unique(flags)}
     f = np.full(n, 0.05)
