@@ -15,7 +15,9 @@ Scenarios (science sample and spec-z pool are disjoint halves of the shipped dat
 
 For each scenario and method (``none``, ``none+point`` (histogram of point estimates, the
 naive baseline), ``lima``, ``classifier``, ``stratlearn``, ``som``, ``success`` (weights
-that may depend on the label: redshift-dependent success);
+that may depend on the label: redshift-dependent success; ``+survey``: one success
+surface per combination of the surveys' footprints, which differs from ``success`` only
+in ``combined``, the one compilation);
 ``+dir``: n(z) as the weighted spec-z histogram instead of stacked PDFs; ``+ppi``: stacked
 PDFs shifted by the weighted calibration residual (prediction-powered); ``+lines``: labels
 replaced by their expected true redshifts under the line-confusion model (told the
@@ -66,7 +68,8 @@ HERE = Path(__file__).resolve().parent
 METHODS = ("none", "none+point", "lima", "classifier", "stratlearn", "som", "lima+dir",
            "classifier+dir", "lima+cull", "classifier+cull", "lima+dir+cull", "none+ppi",
            "lima+ppi", "classifier+ppi", "lima+ppi+cull", "none+ppi+lines", "lima+ppi+lines",
-           "lima+ppi+lines+cull", "success+ppi+lines", "success+ppi+lines+cull")
+           "lima+ppi+lines+cull", "success+ppi+lines", "success+ppi+lines+cull",
+           "success+survey+ppi+lines")
 #: Rows that are not corrections (excluded when picking the best correction).
 UNCORRECTED = ["none", "none+point"]
 #: Diagnostic rows that use the simulator's internals (never a correction a user can run):
@@ -112,7 +115,8 @@ def scenarios(split_seed: int | None = None) -> dict:
         "maglim": lambda: magnitude_limited("i", 23.0).select(pool, seed=1),
         "deep2": lambda: deep2_like().select(pool, seed=2),
         "random": lambda: pool24.sample(8700, random_state=7).assign(
-            z_spec=lambda d: d["redshift"], z_wrong=False).reset_index(drop=True),
+            z_spec=lambda d: d["redshift"], z_wrong=False, survey="random").reset_index(
+            drop=True),
         "vvds": lambda: vvds.select(pool, seed=3),
         "zcosmos": lambda: zcosmos_like().select(pool, seed=4),
         "flags": lambda: flags.select(pool, seed=5),

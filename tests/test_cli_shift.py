@@ -196,3 +196,34 @@ def test_nz_with_ppi_and_the_line_confusion_model(pair):
         assert r.returncode != 0 and "--line-window" in r.stderr
     r = run(*args, "--flag-column", "quality")
     assert r.returncode != 0 and "quality" in r.stderr and "spec_flags.parquet" in r.stderr
+
+
+def test_success_per_survey_from_the_command_line(pair, tmp_path):
+    # a compilation: a colour-selected survey and a brighter magnitude-limited one; the
+    # survey column reaches the per-footprint 'success' fit in both commands
+    from cosmoml.selection import ColourCuts, combine_surveys
+
+    d, _, sci = pair
+    spec = combine_surveys([
+        Survey([ColourCuts("(g - r) < 0.6"), SuccessCurve("i", m50=23.5, width=0.4)],
+               name="blue").select(sci, seed=5),
+        Survey([MagnitudeLimit("i", 23.0)], name="bright").select(sci, seed=6)])
+    spec.drop(columns=["redshift", "z_flag", "z_wrong"]).to_parquet(tmp_path / "c.parquet")
+    r = run("shift", "weights", tmp_path / "c.parquet", d / "science.parquet", "--method",
+            "success", "--survey-column", "survey", "--output", tmp_path / "w.parquet")
+    assert r.returncode == 0, r.stderr
+    w = pd.read_parquet(tmp_path / "w.parquet")
+    assert len(w) == len(spec) and w["weight"].mean() == pytest.approx(1.0)
+    out = tmp_path / "nz"
+    r = run("nz", tmp_path / "c.parquet", d / "science.parquet", "--output", out, "--method",
+            "success", "--survey-column", "survey", "--estimator", "knn", "--n-boot", "5",
+            "-q")
+    assert r.returncode == 0, r.stderr
+    corr = json.loads((out / "diagnostics.json").read_text())["correction"]
+    # (with 1,368 objects the blue+bright region is one of the small ones: a single weight)
+    assert set(corr["regions"]) | set(corr["small_regions"]) == {"blue", "blue+bright",
+                                                                 "bright"}
+    r = run("nz", tmp_path / "c.parquet", d / "science.parquet", "--output", tmp_path / "x",
+            "--method", "success", "--survey-column", "nosuch", "-q")
+    assert r.returncode != 0 and "nosuch" in r.stderr
+    assert not (tmp_path / "x").exists() or not any((tmp_path / "x").iterdir())

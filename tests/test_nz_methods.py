@@ -175,10 +175,11 @@ def test_dir_nz_is_the_weighted_label_histogram_of_each_bin(shifted_samples):
 def test_method_names_parse_and_bad_ones_are_refused():
     from cosmoml.experiment import parse_method
 
-    assert parse_method("lima+dir+cull") == ("lima", True, "dir", None)
-    assert parse_method("som") == ("som", False, "stack", None)
-    assert parse_method("none+point") == ("none", False, "point", None)
-    assert parse_method("lima+ppi+lines+cull") == ("lima", True, "ppi", "lines")
+    assert parse_method("lima+dir+cull") == ("lima", True, "dir", None, False)
+    assert parse_method("som") == ("som", False, "stack", None, False)
+    assert parse_method("none+point") == ("none", False, "point", None, False)
+    assert parse_method("lima+ppi+lines+cull") == ("lima", True, "ppi", "lines", False)
+    assert parse_method("success+survey+ppi") == ("success", False, "ppi", None, True)
     for bad in ("magic", "lima+fast", "cull", "lima+dir+point", "lima+ppi+dir"):
         with pytest.raises(ConfigError, match="unknown method"):
             parse_method(bad)

@@ -354,6 +354,9 @@ _ERRP = typer.Option(None, help="Error column pattern, e.g. 'mag_err_{band}_lsst
 _ZCOL = typer.Option(None, help="Training redshift column (auto-detected).")
 _IDCOL = typer.Option(None, help="Id column passed through (auto: id, objectId, ...).")
 _GROUP = typer.Option(None, help="HDF5 group holding the columns.")
+_SURVEY = typer.Option(None, help="Training column naming each object's survey, for a "
+                       "compilation: --method success then fits one success surface per "
+                       "footprint of the surveys' targeting (ignored by other methods).")
 
 
 @app.command(
@@ -385,6 +388,7 @@ def nz_cmd(
     line_window: str = typer.Option(
         None, help="The spectrograph's wavelength range in Å, e.g. 3600,9500: a confused "
         "line must have been seen there, which sharpens --line-confusion. Default: any."),
+    survey_column: str = _SURVEY,
     estimator: str = typer.Option(DEFAULT_ESTIMATOR, help=_EST_HELP),
     edges: str = typer.Option("0.2,0.43,0.63,0.9,1.3", help="Tomographic bin edges."),
     seed: int = typer.Option(0, help="Random seed (recorded in the outputs)."),
@@ -402,7 +406,7 @@ def nz_cmd(
     kw = dict(method=method, estimator=estimator, edges=[float(x) for x in edges.split(",")],
               seed=seed, n_boot=n_boot, params=_parse_params(param), cull=cull,
               nz_from=nz_from, line_confusion=line_confusion, flag_column=flag_column,
-              line_window=_window(line_window), **cols)
+              line_window=_window(line_window), survey_column=survey_column, **cols)
     if quiet:
         res = run(train, science, output, **kw)
     else:
@@ -452,6 +456,7 @@ def shift_weights_cmd(
     method: str = typer.Option("lima", help="lima, classifier, stratlearn, som, success "
                                "(label-dependent; uses the training redshifts) or none."),
     weight_column: str = typer.Option("weight", help="Name of the added column."),
+    survey_column: str = _SURVEY,
     seed: int = typer.Option(0, help="Random seed."),
     bands: str = _BANDS, mag_pattern: str = _MAGP, err_pattern: str = _ERRP,
     z_column: str = _ZCOL, id_column: str = _IDCOL, group: str = _GROUP,
@@ -460,7 +465,7 @@ def shift_weights_cmd(
     'cosmoml train --weight-column weight' consumes them)."""
     from cosmoml.workflows_shift import shift_weights as run
 
-    corr = run(train, science, output, method, seed, weight_column,
+    corr = run(train, science, output, method, seed, weight_column, survey_column,
                **_column_opts(bands, mag_pattern, err_pattern, z_column, id_column, group))
     s = corr.summary()
     out.print(f"wrote {output}: method {method}, effective sample size {s['ess']:.0f} of "

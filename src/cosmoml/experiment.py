@@ -46,18 +46,20 @@ DEFAULT_METHODS = ("none", "lima", "classifier", "stratlearn", "som", "lima+dir"
 CORRECTIONS = ("none", "lima", "classifier", "stratlearn", "som", "success")
 
 
-def parse_method(method: str) -> tuple[str, bool, str, str | None]:
-    """``"lima+ppi+lines+cull"`` → (correction ``"lima"``, cull True, nz_from ``"ppi"``,
-    label model ``"lines"``; None without ``+lines``)."""
+def parse_method(method: str) -> tuple[str, bool, str, str | None, bool]:
+    """``"success+survey+ppi+lines+cull"`` → (correction ``"success"``, cull True, nz_from
+    ``"ppi"``, label model ``"lines"`` (None without ``+lines``), per survey True: the
+    training set's ``survey`` column splits the fit by survey footprint)."""
     base, *mods = method.split("+")
     forms = [m for m in mods if m in ("dir", "point", "ppi")]
-    if (base not in CORRECTIONS or not set(mods) <= {"cull", "dir", "point", "ppi", "lines"}
+    if (base not in CORRECTIONS
+            or not set(mods) <= {"cull", "dir", "point", "ppi", "lines", "survey"}
             or len(forms) > 1):
         raise ConfigError(f"unknown method {method!r}: a correction from {CORRECTIONS} "
-                          "optionally followed by +cull, +lines and one of +dir, +point, "
-                          "+ppi")
+                          "optionally followed by +survey, +cull, +lines and one of +dir, "
+                          "+point, +ppi")
     return base, "cull" in mods, forms[0] if forms else "stack", (
-        "lines" if "lines" in mods else None)
+        "lines" if "lines" in mods else None), "survey" in mods
 
 
 #: Presets that simulate confidence flags (``label_errors``).
@@ -189,14 +191,15 @@ def compare_methods(
     rows, results = [], {}
     diag = None
     for method in methods:
-        base, cull, nz_from, label_model = parse_method(method)
+        base, cull, nz_from, label_model, per_survey = parse_method(method)
         t0 = time.perf_counter()
         res = estimate_nz(train, sci, cols, method=base, estimator=estimator, edges=edges,
                           seed=seed, n_boot=n_boot, z_true=z_true, cull=cull,
                           diagnostics=diag, nz_from=nz_from,
                           label_model=label_model or "none",
                           flag_column="z_flag" if "z_flag" in train.columns else None,
-                          line_window=line_window)
+                          line_window=line_window,
+                          survey_column="survey" if per_survey else None)
         diag = res.diagnostics
         dt = time.perf_counter() - t0
         results[method] = res

@@ -86,17 +86,19 @@ def nz(
     line_confusion: bool | None = None,
     flag_column: str | None = None,
     line_window: tuple[float, float] | None = None,
+    survey_column: str | None = None,
     **columns,
 ) -> NZResult:
     """Tomographic n(z) of SCIENCE calibrated on TRAIN; writes the files listed above."""
     df_t, df_s, cols_t, cols_s = load_pair(
-        train, science, **columns, extra_train_columns=[flag_column] if flag_column else [])
+        train, science, **columns,
+        extra_train_columns=[c for c in (flag_column, survey_column) if c])
     res = estimate_nz(df_t, df_s, cols_t, method=method, estimator=estimator, edges=edges,
                       seed=seed, n_boot=n_boot, science_columns=cols_s,
                       estimator_params=params, cull=cull, nz_from=nz_from,
                       label_model=None if line_confusion is None
                       else ("lines" if line_confusion else "none"), flag_column=flag_column,
-                      line_window=line_window)
+                      line_window=line_window, survey_column=survey_column)
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
     grid = res.grid
@@ -162,14 +164,18 @@ def shift_weights(
     method: str = "lima",
     seed: int = 0,
     weight_column: str = "weight",
+    survey_column: str | None = None,
     **columns,
 ):
-    """TRAIN with a ``weight_column`` from the correction ``method``, written to OUTPUT."""
-    df_t, df_s, cols_t, cols_s = load_pair(train, science, **columns)
+    """TRAIN with a ``weight_column`` from the correction ``method``, written to OUTPUT
+    (``survey_column``: the training objects' survey, for ``success`` on a compilation)."""
+    df_t, df_s, cols_t, cols_s = load_pair(
+        train, science, **columns, extra_train_columns=[survey_column] if survey_column else [])
     X_t, X_s, valid, _ = shift_features(df_t, df_s, cols_t, cols_s)
     # load_pair insists on the training redshifts (the 'success' weights depend on them)
     corr = correct(method, X_t, X_s[valid], random_state=seed,
-                   z_train=df_t[cols_t.z_column].to_numpy(dtype=float))
+                   z_train=df_t[cols_t.z_column].to_numpy(dtype=float),
+                   groups=df_t[survey_column].to_numpy() if survey_column else None)
     full = read_table(train, None, columns.get("group"))
     if weight_column in full.columns:
         raise CatalogError(f"{train}: already has a column {weight_column!r}; choose another "

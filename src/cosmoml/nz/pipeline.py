@@ -137,6 +137,7 @@ def estimate_nz(
     label_model: str | None = None,
     flag_column: str | None = None,
     line_window: tuple[float, float] | None = None,
+    survey_column: str | None = None,
 ) -> NZResult:
     """Tomographic n(z) of ``science`` calibrated on ``train`` (see the module docstring).
 
@@ -172,11 +173,16 @@ def estimate_nz(
     ``line_window`` (Å): the spectrograph's wavelength range, where a confused line must
     have been seen; it sharpens the model (a z = 1 galaxy shows only [OII] in 3600–9500 Å,
     so its wrong label can only be [OII]→Hα). None: any wavelength.
+    ``survey_column``: the training objects' survey, for a compilation of surveys; the
+    ``success`` correction then fits one success surface per survey in its own footprint
+    (:func:`cosmoml.shift.weights.success_weights`, ``groups``); other corrections ignore it.
     """
     if label_model not in (None, "none", "lines"):
         raise ConfigError(f"label_model must be 'none' or 'lines', got {label_model!r}")
     if flag_column is not None and flag_column not in train.columns:
         raise ConfigError(f"training catalogue: no flag column {flag_column!r}")
+    if survey_column is not None and survey_column not in train.columns:
+        raise ConfigError(f"training catalogue: no survey column {survey_column!r}")
     if nz_from is not None and nz_from not in NZ_FROM:
         raise ConfigError(f"nz_from must be one of {NZ_FROM}, got {nz_from!r}")
     if method not in NZ_METHODS:
@@ -203,7 +209,8 @@ def estimate_nz(
                           f"classifier, success), not {chosen!r}: it shifts stacked PDFs by the "
                           "weighted calibration residual of one predictor")
     z_spec = train[labels_column or columns.z_column].to_numpy(dtype=float)
-    corr = correct(chosen, X_t, X_s, random_state=seed, z_train=z_spec)
+    groups = None if survey_column is None else train[survey_column].to_numpy()
+    corr = correct(chosen, X_t, X_s, random_state=seed, z_train=z_spec, groups=groups)
     sw = None
     if sample_weight is not None:
         sw = np.asarray(sample_weight, dtype=float)
