@@ -501,7 +501,8 @@ def experiment_shift(
     estimator: str = typer.Option(None, help=_EST_HELP + " Default nn-fast."),
     methods: str = typer.Option(None, help="Comma-separated corrections, each optionally "
                                 "+cull (uncovered objects culled), +lines (line-confusion "
-                                "label model) and one of +dir, +point, +ppi (default none,"
+                                "label model), +survey (success per survey footprint) and "
+                                "one of +dir, +point, +ppi (default none,"
                                 "lima,classifier,stratlearn,som,lima+dir,lima+cull,"
                                 "lima+ppi+lines+cull)."),
     edges: str = typer.Option(None, help="Tomographic bin edges."),

@@ -402,7 +402,8 @@ def _success_basis(m, z, m_nodes, z_nodes):
 
 def _fit_success(X_train, X_sci, z, mag_index: int, n_mag: int, z_nodes, n_cells: int,
                  smooth: float, random_state: int, max_fit: int) -> _SuccessFit:
-    """Fit one survey's success surface (the body of :func:`success_weights`)."""
+    """Fit one success surface θ(m, z) of the training objects against the science
+    objects (see :func:`success_weights`)."""
     from scipy.optimize import minimize
     from sklearn.cluster import KMeans
 
