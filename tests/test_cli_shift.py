@@ -227,3 +227,9 @@ def test_success_per_survey_from_the_command_line(pair, tmp_path):
             "--method", "success", "--survey-column", "nosuch", "-q")
     assert r.returncode != 0 and "nosuch" in r.stderr
     assert not (tmp_path / "x").exists() or not any((tmp_path / "x").iterdir())
+    spec.assign(survey=spec["survey"].where(spec.index != 3)).drop(
+        columns=["redshift", "z_flag", "z_wrong"]).to_parquet(tmp_path / "gap.parquet")
+    r = run("shift", "weights", tmp_path / "gap.parquet", d / "science.parquet", "--method",
+            "success", "--survey-column", "survey", "--output", tmp_path / "w2.parquet")
+    assert r.returncode != 0 and "gap.parquet" in r.stderr and "1 missing" in r.stderr
+    assert not (tmp_path / "w2.parquet").exists()

@@ -297,6 +297,10 @@ def test_success_per_survey_refuses_bad_groups(compilation):
     X_t, z_t, survey, X_s, _, _ = compilation
     with pytest.raises(ConfigError, match="one survey label per training object"):
         correct("success", X_t, X_s, z_train=z_t, groups=survey[:-1])
+    missing = survey.astype(object)
+    missing[7] = None
+    with pytest.raises(ConfigError, match="none missing"):
+        correct("success", X_t, X_s, z_train=z_t, groups=missing)
     tiny = survey.copy()
     tiny[:3] = "C"
     with pytest.raises(ConfigError, match="survey 'C' has 3 training objects"):

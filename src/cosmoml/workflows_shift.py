@@ -30,7 +30,7 @@ from cosmoml.catalog.columns import ColumnMap, resolve_columns
 from cosmoml.catalog.io import atomic_path, read_columns, read_table, write_table
 from cosmoml.errors import CatalogError
 from cosmoml.nz import DES_Y1_EDGES
-from cosmoml.nz.pipeline import NZResult, estimate_nz, shift_features
+from cosmoml.nz.pipeline import NZResult, estimate_nz, shift_features, survey_labels
 from cosmoml.registry import DEFAULT_ESTIMATOR
 from cosmoml.shift import ShiftDiagnostics, correct, diagnose
 
@@ -175,7 +175,7 @@ def shift_weights(
     # load_pair insists on the training redshifts (the 'success' weights depend on them)
     corr = correct(method, X_t, X_s[valid], random_state=seed,
                    z_train=df_t[cols_t.z_column].to_numpy(dtype=float),
-                   groups=df_t[survey_column].to_numpy() if survey_column else None)
+                   groups=survey_labels(df_t, survey_column, str(train)))
     full = read_table(train, None, columns.get("group"))
     if weight_column in full.columns:
         raise CatalogError(f"{train}: already has a column {weight_column!r}; choose another "

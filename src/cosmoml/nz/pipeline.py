@@ -94,6 +94,20 @@ def shift_features(train: pd.DataFrame, science: pd.DataFrame, columns: ColumnMa
     return X_t, X_s, valid_s, feats.feature_names
 
 
+def survey_labels(train: pd.DataFrame, survey_column: str | None,
+                  source: str = "training catalogue") -> np.ndarray | None:
+    """The training objects' survey labels from ``survey_column`` (None: no column)."""
+    if survey_column is None:
+        return None
+    if survey_column not in train.columns:
+        raise ConfigError(f"{source}: no survey column {survey_column!r}")
+    missing = int(train[survey_column].isna().sum())
+    if missing:
+        raise ConfigError(f"{source}: survey column {survey_column!r} has {missing} missing "
+                          "values")
+    return train[survey_column].to_numpy()
+
+
 @dataclass
 class NZResult:
     """What :func:`estimate_nz` returns (see ``cosmoml nz`` for the files it becomes)."""
@@ -174,15 +188,15 @@ def estimate_nz(
     have been seen; it sharpens the model (a z = 1 galaxy shows only [OII] in 3600–9500 Å,
     so its wrong label can only be [OII]→Hα). None: any wavelength.
     ``survey_column``: the training objects' survey, for a compilation of surveys; the
-    ``success`` correction then fits one success surface per survey in its own footprint
-    (:func:`cosmoml.shift.weights.success_weights`, ``groups``); other corrections ignore it.
+    ``success`` correction then fits one success surface per combination of the surveys'
+    targeting footprints (:func:`cosmoml.shift.weights.success_weights`, ``groups``); other
+    corrections ignore it.
     """
     if label_model not in (None, "none", "lines"):
         raise ConfigError(f"label_model must be 'none' or 'lines', got {label_model!r}")
     if flag_column is not None and flag_column not in train.columns:
         raise ConfigError(f"training catalogue: no flag column {flag_column!r}")
-    if survey_column is not None and survey_column not in train.columns:
-        raise ConfigError(f"training catalogue: no survey column {survey_column!r}")
+    groups = survey_labels(train, survey_column)
     if nz_from is not None and nz_from not in NZ_FROM:
         raise ConfigError(f"nz_from must be one of {NZ_FROM}, got {nz_from!r}")
     if method not in NZ_METHODS:
@@ -209,7 +223,6 @@ def estimate_nz(
                           f"classifier, success), not {chosen!r}: it shifts stacked PDFs by the "
                           "weighted calibration residual of one predictor")
     z_spec = train[labels_column or columns.z_column].to_numpy(dtype=float)
-    groups = None if survey_column is None else train[survey_column].to_numpy()
     corr = correct(chosen, X_t, X_s, random_state=seed, z_train=z_spec, groups=groups)
     sw = None
     if sample_weight is not None:

@@ -269,10 +269,16 @@ def success_weights(X_train, X_sci, z_train=None, mag_index: int = 0, n_mag: int
     fit_kw = dict(mag_index=mag_index, n_mag=n_mag, z_nodes=z_nodes, n_cells=n_cells,
                   smooth=smooth, random_state=random_state, max_fit=max_fit)
     cov = coverage(X_train, X_sci, k)["in_ball"]
-    names = None if groups is None else [str(n) for n in np.unique(np.asarray(groups))]
-    if names is not None and (np.shape(groups) != z.shape or len(names) > 62):
-        raise ConfigError(f"groups: need one survey label per training object ({z.size}) "
-                          "and at most 62 surveys")
+    names = None
+    if groups is not None:
+        import pandas as pd
+
+        if np.shape(groups) != z.shape or pd.isna(np.asarray(groups, dtype=object)).any():
+            raise ConfigError(f"groups: need one survey label per training object ({z.size}),"
+                              " none missing")
+        names = [str(n) for n in np.unique(np.asarray(groups).astype(str))]
+        if len(names) > 62:
+            raise ConfigError(f"groups: {len(names)} surveys; at most 62")
     if names is None or len(names) == 1:
         fit = _fit_success(X_train, X_sci, z, **fit_kw)
         info = fit.info
