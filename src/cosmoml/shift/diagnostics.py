@@ -58,14 +58,15 @@ def science_counts_in_balls(
     X_train: np.ndarray, X_sci: np.ndarray, radii: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
     """Per training ball, the number of science objects inside it; per science object,
-    whether it lies inside any training ball (Lima et al. 2008)."""
+    the number of training balls it lies inside (> 0: covered, Lima et al. 2008)."""
     tree = cKDTree(X_sci)
     members = tree.query_ball_point(X_train, r=radii)
     counts = np.fromiter((len(m) for m in members), dtype=np.int64, count=len(members))
-    covered = np.zeros(len(X_sci), dtype=bool)
+    inside = np.zeros(len(X_sci), dtype=np.int64)
     if counts.sum():
-        covered[np.concatenate([np.asarray(m, dtype=np.int64) for m in members])] = True
-    return counts, covered
+        inside = np.bincount(np.concatenate([np.asarray(m, dtype=np.int64) for m in members]),
+                             minlength=len(X_sci))
+    return counts, inside
 
 
 def coverage(X_train, X_sci, k: int = 5, ratio_limit: float = DISTANCE_RATIO_LIMIT) -> dict:
@@ -85,7 +86,7 @@ def coverage(X_train, X_sci, k: int = 5, ratio_limit: float = DISTANCE_RATIO_LIM
     nearest = idx[:, 0]
     scale = np.maximum(radii[nearest], np.finfo(float).tiny)
     ratio = d_k / scale
-    _, in_ball = science_counts_in_balls(X_train, X_sci, radii)
+    in_ball = science_counts_in_balls(X_train, X_sci, radii)[1] > 0
     return {"distance": d_k, "distance_ratio": ratio, "far": ratio > ratio_limit,
             "in_ball": in_ball}
 

@@ -78,7 +78,8 @@ def lima_weights(X_train, X_sci, k: int = 5, **_) -> Correction:
     """
     X_train, X_sci = _check(X_train, X_sci, k)
     radii = training_ball_radii(X_train, k)
-    counts, covered = science_counts_in_balls(X_train, X_sci, radii)
+    counts, inside = science_counts_in_balls(X_train, X_sci, radii)
+    covered = inside > 0
     w = counts / k * (len(X_train) / len(X_sci))
     return Correction("lima", _normalise(w.astype(float)), covered, {"k": k})
 
@@ -276,7 +277,8 @@ def success_weights(X_train, X_sci, z_train=None, mag_index: int = 0, n_mag: int
         if np.shape(groups) != z.shape or pd.isna(np.asarray(groups, dtype=object)).any():
             raise ConfigError(f"groups: need one survey label per training object ({z.size}),"
                               " none missing")
-        names = [str(n) for n in np.unique(np.asarray(groups).astype(str))]
+        groups = np.asarray(groups).astype(str)
+        names = [str(n) for n in np.unique(groups)]
         if len(names) > 62:
             raise ConfigError(f"groups: {len(names)} surveys; at most 62")
     if names is None or len(names) == 1:
@@ -284,19 +286,17 @@ def success_weights(X_train, X_sci, z_train=None, mag_index: int = 0, n_mag: int
         info = fit.info
         if "warning" in info:
             log.warning(info["warning"])
-        log_w = fit.log_weight(X_train[:, mag_index], z)
         theta_draws = rng.multivariate_normal(fit.theta, fit.cov, size=n_draws,
                                               method="eigh")
 
         def draws() -> Iterator[np.ndarray]:
             for t in theta_draws:
-                yield _normalise(np.exp(np.clip(fit.log_weight(
-                    X_train[:, mag_index], z, t), -30.0, 30.0)))
+                yield fit.weights(X_train[:, mag_index], z, t)
 
-        return Correction("success", _normalise(np.exp(log_w)), cov, info,
+        return Correction("success", fit.weights(X_train[:, mag_index], z), cov, info,
                           weight_draws=draws)
-    return _compilation_weights(X_train, X_sci, z, np.asarray(groups).astype(str), names,
-                                cov, k, n_draws, rng, fit_kw)
+    return _compilation_weights(X_train, X_sci, z, groups, names, cov, k, n_draws, rng,
+                                fit_kw)
 
 
 def _compilation_weights(X_train, X_sci, z, groups, names, cov, k, n_draws, rng,
@@ -326,9 +326,7 @@ def _compilation_weights(X_train, X_sci, z, groups, names, cov, k, n_draws, rng,
             small.append(label)
             continue
         fit = _fit_success(X_train[in_t], X_sci[in_s], z[in_t], **fit_kw)
-        log_w = fit.log_weight(X_train[in_t, fit_kw["mag_index"]], z[in_t])
-        norm = np.log(np.mean(np.exp(log_w)))
-        w[in_t] = share * np.exp(log_w - norm)
+        w[in_t] = share * fit.weights(X_train[in_t, fit_kw["mag_index"]], z[in_t])
         fits.append((in_t, fit, share, rng.multivariate_normal(fit.theta, fit.cov,
                                                                size=n_draws, method="eigh")))
         infos[label] = {**fit.info, "n_train": int(in_t.sum()),
@@ -340,8 +338,8 @@ def _compilation_weights(X_train, X_sci, z, groups, names, cov, k, n_draws, rng,
         for d in range(n_draws):
             wd = w.copy()
             for in_t, fit, share, th in fits:
-                lw = fit.log_weight(X_train[in_t, fit_kw["mag_index"]], z[in_t], th[d])
-                wd[in_t] = share * np.exp(np.clip(lw - np.log(np.mean(np.exp(lw))), -30, 30))
+                wd[in_t] = share * fit.weights(X_train[in_t, fit_kw["mag_index"]], z[in_t],
+                                               th[d])
             yield _normalise(wd)
 
     info = {"regions": infos, "small_regions": small,
@@ -365,17 +363,10 @@ def _survey_footprint(X_own, X_sci, X_train, k: int, n_balls: int | None = None
     Inside the footprint a point lies in about k balls whatever the survey's local
     density (the radii adapt to it), at a sharp colour or magnitude cut in about k/2, and
     beyond it in few; Lima's "inside any ball" reaches a radius beyond the cut."""
-    from scipy.spatial import cKDTree
-
     n_balls = n_balls or -(-k // 2)
     radii = training_ball_radii(X_own, k)
-
-    def count(X) -> np.ndarray:
-        members = cKDTree(X).query_ball_point(X_own, r=radii)
-        return np.bincount(np.concatenate([np.asarray(m, dtype=np.int64) for m in members]),
-                           minlength=len(X))
-
-    return count(X_sci) >= n_balls, count(X_train) >= n_balls
+    return (science_counts_in_balls(X_own, X_sci, radii)[1] >= n_balls,
+            science_counts_in_balls(X_own, X_train, radii)[1] >= n_balls)
 
 
 @dataclass
@@ -392,6 +383,10 @@ class _SuccessFit:
         """log w = θ(m, z) by bilinear interpolation (clamped beyond the nodes)."""
         B = _success_basis(m, z, self.m_nodes, self.z_nodes)
         return B @ (self.theta if theta is None else theta)
+
+    def weights(self, m: np.ndarray, z: np.ndarray, theta: np.ndarray | None = None):
+        """w = e^θ(m, z), normalised to mean 1 over the objects given."""
+        return _normalise(np.exp(np.clip(self.log_weight(m, z, theta), -30.0, 30.0)))
 
 
 def _success_basis(m, z, m_nodes, z_nodes):
