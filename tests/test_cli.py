@@ -185,6 +185,10 @@ def test_bad_input_exit_code_and_no_partial_output(files, trained):
     out.unlink()
     r = run("train", files / "photo.parquet", "--model", files / "x.cosmoml", "-q")
     assert r.returncode == 2 and "no redshift column" in r.stderr
+    pd.read_parquet(files / "train.parquet").iloc[:0].to_parquet(files / "none.parquet")
+    r = run("train", files / "none.parquet", "--model", files / "x.cosmoml", "-q")
+    assert r.returncode == 2 and "none.parquet: catalogue has no rows" in r.stderr
+    assert not (files / "x.cosmoml").exists()
     r = run("predict", files / "photo.parquet", files / "photo.parquet", "--output", out, "-q")
     assert r.returncode == 2 and "not a readable cosmoml model file" in r.stderr
 

@@ -133,6 +133,27 @@ def test_bad_science_file_is_named_and_nothing_written(pair, tmp_path):
     assert not (tmp_path / "w.parquet").exists()
 
 
+def test_bad_training_labels_are_named_and_nothing_written(pair, tmp_path):
+    d = pair[0]
+    spec = pd.read_parquet(d / "spec.parquet")
+    spec.loc[3, "z_spec"] = np.nan
+    spec.to_parquet(tmp_path / "nanz.parquet")
+    out = tmp_path / "o"
+    r = run("nz", tmp_path / "nanz.parquet", d / "science.parquet", "--output", out, "-q")
+    assert r.returncode == 2 and "nanz.parquet: column 'z_spec' has 1 non-finite" in r.stderr
+    assert "first rows [3]" in r.stderr and not out.exists()
+    w = tmp_path / "w.parquet"
+    r = run("shift", "weights", tmp_path / "nanz.parquet", d / "science.parquet", "--method",
+            "success", "--output", w)
+    assert r.returncode == 2 and "nanz.parquet: column 'z_spec'" in r.stderr
+    assert not w.exists()
+    # photometric weights do not read the labels: a missing one does not stop them
+    r = run("shift", "weights", tmp_path / "nanz.parquet", d / "science.parquet", "--method",
+            "lima", "--output", w)
+    assert r.returncode == 0, r.stderr
+    assert len(pd.read_parquet(w)) == len(spec)
+
+
 def test_demo_experiment_is_a_valid_quick_config():
     from cosmoml.experiment import DEMO_EXPERIMENT
 
@@ -162,6 +183,14 @@ def test_experiment_config_file_and_unknown_key(tmp_path):
     cfg.write_text('surveys = ["vvds"]\ncolour = "blue"\n')
     r = run("experiment", "shift", "--config", cfg, "--output-dir", out)
     assert r.returncode == 2 and "unknown key(s) ['colour']" in r.stderr
+    # a value of the wrong type is refused naming the file and the key, nothing written
+    for text, msg in (('n = "abc"\n', "n must be an integer, got 'abc'"),
+                      ('surveys = "vvds"\n', "surveys must be a list of strings"),
+                      ('edges = [0.2, "x"]\n', "edges must be a list of numbers")):
+        cfg.write_text(text)
+        r = run("experiment", "shift", "--config", cfg, "--output-dir", tmp_path / "never")
+        assert r.returncode == 2 and f"shift.toml: {msg}" in r.stderr, r.stderr
+        assert not (tmp_path / "never").exists()
 
 
 def test_nz_with_ppi_and_the_line_confusion_model(pair):

@@ -13,6 +13,8 @@ import logging
 import os
 import time
 import tomllib
+import types
+import typing
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -60,6 +62,30 @@ def parse_method(method: str) -> tuple[str, bool, str, str | None, bool]:
                           "+point, +ppi")
     return base, "cull" in mods, forms[0] if forms else "stack", (
         "lines" if "lines" in mods else None), "survey" in mods
+
+
+def _conforms(value, tp) -> bool:
+    """Whether a config value (from TOML/JSON or the command line) has the field's type
+    (an int is a float; a bool is neither)."""
+    args = typing.get_args(tp)
+    if isinstance(tp, types.UnionType):
+        return any(_conforms(value, a) for a in args)
+    if tp is type(None):
+        return value is None
+    if typing.get_origin(tp) is list:
+        return isinstance(value, list) and all(_conforms(v, args[0]) for v in value)
+    if isinstance(value, bool):
+        return tp is bool
+    return isinstance(value, (int, float) if tp is float else tp)
+
+
+def _describe(tp) -> str:
+    if isinstance(tp, types.UnionType):
+        return " or ".join(_describe(a) for a in typing.get_args(tp))
+    if typing.get_origin(tp) is list:
+        return "a list of " + {str: "strings", float: "numbers"}[typing.get_args(tp)[0]]
+    return {int: "an integer", float: "a number", str: "a string", bool: "true or false",
+            type(None): "null"}.get(tp, str(tp))
 
 
 #: Presets that simulate confidence flags (``label_errors``).
@@ -113,6 +139,11 @@ class ShiftExperiment:
         unknown = sorted(set(doc) - known)
         if unknown:
             raise ConfigError(f"{source}: unknown key(s) {unknown}; allowed: {sorted(known)}")
+        hints = typing.get_type_hints(cls)
+        for key, value in doc.items():
+            if not _conforms(value, hints[key]):
+                raise ConfigError(f"{source}: {key} must be {_describe(hints[key])}, got "
+                                  f"{value!r}")
         cfg = cls(**doc)
         cfg.validate(source)
         return cfg

@@ -99,6 +99,8 @@ class PhotoZModel:
         if columns.z_column is None:
             raise CatalogError(f"{source}: no redshift column given")
         columns.check(df.columns, source, need_z=True)
+        if len(df) == 0:
+            raise CatalogError(f"{source}: catalogue has no rows")
         if self.estimator not in SPECS:
             raise ConfigError(
                 f"unknown estimator {self.estimator!r}; choose one of {sorted(SPECS)}"
@@ -115,14 +117,7 @@ class PhotoZModel:
             mags, errs
         )
         X, valid = self.features_.transform(mags, errs)
-        z, _ = _numeric(df, columns.z_column, source)
-        bad_z = ~np.isfinite(z) | (z < 0)
-        if bad_z.any():
-            rows = np.flatnonzero(bad_z)[:5].tolist()
-            raise CatalogError(
-                f"{source}: column {columns.z_column!r} has {int(bad_z.sum())} non-finite or "
-                f"negative redshift(s) (first rows {rows}); remove them before training"
-            )
+        z = redshift_labels(df, columns.z_column, source)
         w = None
         if columns.weight_column:
             w, _ = _numeric(df, columns.weight_column, source)
@@ -359,6 +354,20 @@ def _numeric(
                 f"{source}: column {column!r} {what} such as {example!r} (rows {rows})"
             )
     return values, bad
+
+
+def redshift_labels(df: pd.DataFrame, column: str, source: str) -> np.ndarray:
+    """The training labels in ``column`` as floats; a ``CatalogError`` naming ``source``
+    and the column where any is not a number, not finite or negative."""
+    z, _ = _numeric(df, column, source)
+    bad = ~np.isfinite(z) | (z < 0)
+    if bad.any():
+        rows = np.flatnonzero(bad)[:5].tolist()
+        raise CatalogError(
+            f"{source}: column {column!r} has {int(bad.sum())} non-finite or negative "
+            f"redshift(s) (first rows {rows}); remove them first"
+        )
+    return z
 
 
 def _photometry(

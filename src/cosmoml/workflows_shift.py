@@ -29,6 +29,7 @@ from cosmoml import __version__
 from cosmoml.catalog.columns import ColumnMap, resolve_columns
 from cosmoml.catalog.io import atomic_path, read_columns, read_table, write_table
 from cosmoml.errors import CatalogError
+from cosmoml.model import redshift_labels
 from cosmoml.nz import DES_Y1_EDGES
 from cosmoml.nz.pipeline import NZResult, estimate_nz, shift_features, survey_labels
 from cosmoml.registry import DEFAULT_ESTIMATOR
@@ -93,6 +94,7 @@ def nz(
     df_t, df_s, cols_t, cols_s = load_pair(
         train, science, **columns,
         extra_train_columns=[c for c in (flag_column, survey_column) if c])
+    redshift_labels(df_t, cols_t.z_column, str(train))  # refused here, naming the file
     res = estimate_nz(df_t, df_s, cols_t, method=method, estimator=estimator, edges=edges,
                       seed=seed, n_boot=n_boot, science_columns=cols_s,
                       estimator_params=params, cull=cull, nz_from=nz_from,
@@ -172,9 +174,10 @@ def shift_weights(
     df_t, df_s, cols_t, cols_s = load_pair(
         train, science, **columns, extra_train_columns=[survey_column] if survey_column else [])
     X_t, X_s, valid, _ = shift_features(df_t, df_s, cols_t, cols_s)
-    # load_pair insists on the training redshifts (the 'success' weights depend on them)
-    corr = correct(method, X_t, X_s[valid], random_state=seed,
-                   z_train=df_t[cols_t.z_column].to_numpy(dtype=float),
+    # the 'success' weights depend on the training redshifts; the others do not
+    z_train = (redshift_labels(df_t, cols_t.z_column, str(train)) if method == "success"
+               else df_t[cols_t.z_column].to_numpy(dtype=float))
+    corr = correct(method, X_t, X_s[valid], random_state=seed, z_train=z_train,
                    groups=survey_labels(df_t, survey_column, str(train)))
     full = read_table(train, None, columns.get("group"))
     if weight_column in full.columns:

@@ -34,7 +34,7 @@ import pandas as pd
 from cosmoml.catalog.columns import ColumnMap
 from cosmoml.catalog.features import PhotometryFeatures
 from cosmoml.errors import ConfigError
-from cosmoml.model import PhotoZModel, _photometry
+from cosmoml.model import PhotoZModel, _photometry, redshift_labels
 from cosmoml.nz.methods import (
     binned_mean_std,
     bootstrap_std,
@@ -222,7 +222,7 @@ def estimate_nz(
         raise ConfigError(f"nz_from='ppi' needs a weighting correction (none, lima, "
                           f"classifier, success), not {chosen!r}: it shifts stacked PDFs by the "
                           "weighted calibration residual of one predictor")
-    z_spec = train[labels_column or columns.z_column].to_numpy(dtype=float)
+    z_spec = redshift_labels(train, labels_column or columns.z_column, "training catalogue")
     corr = correct(chosen, X_t, X_s, random_state=seed, z_train=z_spec, groups=groups)
     sw = None
     if sample_weight is not None:
