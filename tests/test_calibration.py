@@ -717,6 +717,9 @@ def test_cli_mock_glass_backend(tmp_path):
     r = run("mock", tmp_path / "x", "--backend", "healpix")
     assert r.returncode == 2 and "unknown mock backend 'healpix'" in r.stderr
     assert not (tmp_path / "x").exists()
+    r = run("mock", tmp_path / "x", "--n-unknown", 0)
+    assert r.returncode == 2 and "n_unknown must be positive, got 0" in r.stderr
+    assert not (tmp_path / "x").exists()
 
 
 def test_deep_field_by_area_uses_an_expanded_population():

@@ -131,6 +131,11 @@ def test_bad_science_file_is_named_and_nothing_written(pair, tmp_path):
             "--output", tmp_path / "w.parquet")
     assert r.returncode == 2 and "unknown correction 'magic'" in r.stderr
     assert not (tmp_path / "w.parquet").exists()
+    for args, msg in ((["--edges", "0.2,a"], "--edges: '0.2,a' is not comma-separated numbers"),
+                      (["--n-boot", "1"], "n_boot must be at least 2")):
+        r = run("nz", d / "spec.parquet", d / "science.parquet", "--output", out, *args)
+        assert r.returncode == 2 and msg in r.stderr, r.stderr
+        assert not out.exists()
 
 
 def test_bad_training_labels_are_named_and_nothing_written(pair, tmp_path):
@@ -186,7 +191,9 @@ def test_experiment_config_file_and_unknown_key(tmp_path):
     # a value of the wrong type is refused naming the file and the key, nothing written
     for text, msg in (('n = "abc"\n', "n must be an integer, got 'abc'"),
                       ('surveys = "vvds"\n', "surveys must be a list of strings"),
-                      ('edges = [0.2, "x"]\n', "edges must be a list of numbers")):
+                      ('edges = [0.2, "x"]\n', "edges must be a list of numbers"),
+                      ('edges = [0.5, 0.2]\n', "edges must be at least two increasing"),
+                      ("n_boot = 1\n", "need n_boot >= 2")):
         cfg.write_text(text)
         r = run("experiment", "shift", "--config", cfg, "--output-dir", tmp_path / "never")
         assert r.returncode == 2 and f"shift.toml: {msg}" in r.stderr, r.stderr

@@ -82,6 +82,16 @@ def _window(value: str | None) -> tuple[float, float] | None:
     return lo, hi
 
 
+def _edges(value: str | None) -> list[float] | None:
+    """``--edges`` as numbers (their order is checked where they are used)."""
+    if value is None:
+        return None
+    try:
+        return [float(x) for x in value.split(",")]
+    except ValueError:
+        raise typer.BadParameter(f"--edges: {value!r} is not comma-separated numbers") from None
+
+
 def _bands(value: str | None) -> list[str] | None:
     return [b.strip() for b in value.split(",") if b.strip()] if value else None
 
@@ -270,7 +280,7 @@ def evaluate(
         z_column,
         id_column,
         point,
-        [float(x) for x in edges.split(",")],
+        _edges(edges),
         json_file,
     )
     t = Table(title=f"photo-z metrics ({point}, {res['n']:,} galaxies)")
@@ -403,7 +413,7 @@ def nz_cmd(
     from cosmoml.workflows_shift import nz as run
 
     cols = _column_opts(bands, mag_pattern, err_pattern, z_column, id_column, group)
-    kw = dict(method=method, estimator=estimator, edges=[float(x) for x in edges.split(",")],
+    kw = dict(method=method, estimator=estimator, edges=_edges(edges),
               seed=seed, n_boot=n_boot, params=_parse_params(param), cull=cull,
               nz_from=nz_from, line_confusion=line_confusion, flag_column=flag_column,
               line_window=_window(line_window), survey_column=survey_column, **cols)
@@ -518,7 +528,7 @@ def experiment_shift(
         "dataset": dataset, "n": n, "science_i_max": science_i_max,
         "surveys": _bands(surveys), "max_objects": max_objects, "label_errors": label_errors,
         "estimator": estimator, "methods": _bands(methods),
-        "edges": [float(x) for x in edges.split(",")] if edges else None,
+        "edges": _edges(edges or None),
         "n_boot": n_boot, "seed": seed,
     }
     if config is not None:
@@ -697,10 +707,7 @@ def calibrate_deepfield_cmd(
     selection and the model's binning; their many-band labels make each bin's n(z)."""
     from cosmoml.workflows_calibration import deepfield_file
 
-    try:
-        edge_values = tuple(float(e) for e in edges.split(","))
-    except ValueError:
-        raise typer.BadParameter(f"--edges: {edges!r} is not comma-separated numbers") from None
+    edge_values = tuple(_edges(edges))
     res = deepfield_file(model, deep, output, nz_output, label_column, patch_column or None,
                          spec_column, realisations, wide_years, n_real, edge_values,
                          mag_limit, external_sigma, label_correction, seed)

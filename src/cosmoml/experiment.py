@@ -162,6 +162,12 @@ class ShiftExperiment:
                 raise ConfigError(f"{source}: {exc}") from None
         if not 0 < self.validation_fraction < 0.9:
             raise ConfigError(f"{source}: validation_fraction must be in (0, 0.9)")
+        if self.n_boot < 2 or self.n <= 0:
+            raise ConfigError(f"{source}: need n_boot >= 2 and n > 0, got n_boot "
+                              f"{self.n_boot}, n {self.n}")
+        if len(self.edges) < 2 or np.any(np.diff(self.edges) <= 0):
+            raise ConfigError(f"{source}: edges must be at least two increasing numbers, "
+                              f"got {self.edges}")
 
 
 #: What ``cosmoml demo`` runs: a bright zCOSMOS-like + DEEP2-like spec-z compilation

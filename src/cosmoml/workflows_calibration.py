@@ -292,6 +292,9 @@ def mock_files(
     generators = {"lognormal": lognormal_mock, "glass": glass_mock}
     if backend not in generators:
         raise ConfigError(f"unknown mock backend {backend!r}; choose from {list(generators)}")
+    for name in ("n_unknown", "n_reference", "n_randoms_factor"):
+        if name in kw and not kw[name] > 0:
+            raise ConfigError(f"{name} must be positive, got {kw[name]}")
 
     def b_u(z):
         return bias_unknown * ((1 + z) / (1 + bias_pivot_z)) ** bias_unknown_index

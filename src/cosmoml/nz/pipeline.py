@@ -192,6 +192,9 @@ def estimate_nz(
     targeting footprints (:func:`cosmoml.shift.weights.success_weights`, ``groups``); other
     corrections ignore it.
     """
+    if n_boot < 2:
+        raise ConfigError(f"n_boot must be at least 2 (the per-bin errors are bootstrap "
+                          f"spreads), got {n_boot}")
     if label_model not in (None, "none", "lines"):
         raise ConfigError(f"label_model must be 'none' or 'lines', got {label_model!r}")
     if flag_column is not None and flag_column not in train.columns:
