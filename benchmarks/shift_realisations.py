@@ -11,6 +11,10 @@ not a correction) in the scenarios that have one.
 
     .venv/bin/python benchmarks/shift_realisations.py [--realisations 10]
         [--scenarios random,vvds,flags] [--methods none,lima+ppi+lines,oracle+ppi]
+        [--first 10 --include benchmarks/results/shift_realisations.json --output F]
+
+``--first``/``--include`` add realisations to an earlier file's (same estimator; the
+earlier rows are reused, not rerun; ``seconds`` counts this run only).
 
 Results: ``benchmarks/results/shift_realisations.json``.
 """
@@ -45,13 +49,18 @@ def main() -> None:
     ap.add_argument("--estimator", default="nn-fast")
     ap.add_argument("--n-boot", type=int, default=20)
     ap.add_argument("--output", default=str(HERE / "results" / "shift_realisations.json"))
+    ap.add_argument("--first", type=int, default=0,
+                    help="index of the first realisation (its split seed is 1000 + index)")
+    ap.add_argument("--include", default=None,
+                    help="an earlier results file whose realisations (other indices, same "
+                    "estimator) are pooled with these before the summary")
     args = ap.parse_args()
     logging.basicConfig(level=logging.ERROR)
     warnings.simplefilter("ignore", RuntimeWarning)
     methods = args.methods.split(",")
     rows = []
     t0 = time.perf_counter()
-    for r in range(args.realisations):
+    for r in range(args.first, args.first + args.realisations):
         scen = scenarios(split_seed=1000 + r)
         for name in args.scenarios.split(","):
             make_train, sci, cols, oracle = scen[name]
@@ -69,11 +78,20 @@ def main() -> None:
                 f"{m}: " + " ".join(f"{v:+.4f}" for v in g["delta_mean_z"])
                 for m, g in table.groupby("method", sort=False)), flush=True)
     df = pd.DataFrame(rows)
+    if args.include:
+        prev = json.loads(Path(args.include).read_text())
+        old = pd.DataFrame(prev["rows"])
+        old = old[old["scenario"].isin(df["scenario"]) & old["method"].isin(df["method"])]
+        if prev["estimator"] != args.estimator or old["realisation"].isin(
+                df["realisation"]).any():
+            raise SystemExit(f"{args.include}: another estimator or the same realisations")
+        df = pd.concat([old, df], ignore_index=True)
+    n_real = int(df["realisation"].nunique())
     g = df.groupby(["scenario", "method", "bin"], sort=False)["delta_mean_z"]
     summ = pd.DataFrame({"mean": g.mean(), "se": g.std(ddof=1) / np.sqrt(g.count()),
                          "rms": g.apply(lambda v: float(np.sqrt(np.mean(v**2))))}).reset_index()
     pd.set_option("display.width", 200)
-    print(f"\nmean Δ⟨z⟩ over {args.realisations} realisations (± standard error)")
+    print(f"\nmean Δ⟨z⟩ over {n_real} realisations (± standard error)")
     print(summ.pivot_table(index=["scenario", "bin"], columns="method",
                            values=["mean", "se"], sort=False)
           .to_string(float_format=lambda v: f"{v:+.4f}"))
@@ -95,7 +113,8 @@ def main() -> None:
     print(pd.DataFrame(ratios).to_string(float_format=lambda v: f"{v:.4f}"))
     doc = {"benchmark": "shift_realisations", "cosmoml_version": __version__,
            "estimator": args.estimator, "machine": platform.platform(),
-           "seconds": time.perf_counter() - t0, "realisations": args.realisations,
+           "seconds": time.perf_counter() - t0, "realisations": n_real,
+           "included": args.include,
            "rows": df.to_dict(orient="records"), "summary": summ.to_dict(orient="records"),
            "ratios": ratios}
     out = Path(args.output)

@@ -83,7 +83,8 @@ def _describe(tp) -> str:
     if isinstance(tp, types.UnionType):
         return " or ".join(_describe(a) for a in typing.get_args(tp))
     if typing.get_origin(tp) is list:
-        return "a list of " + {str: "strings", float: "numbers"}[typing.get_args(tp)[0]]
+        item = typing.get_args(tp)[0]
+        return "a list of " + {str: "strings", float: "numbers"}.get(item, str(item))
     return {int: "an integer", float: "a number", str: "a string", bool: "true or false",
             type(None): "null"}.get(tp, str(tp))
 
