@@ -185,6 +185,9 @@ def test_bad_input_exit_code_and_no_partial_output(files, trained):
     out.unlink()
     r = run("train", files / "photo.parquet", "--model", files / "x.cosmoml", "-q")
     assert r.returncode == 2 and "no redshift column" in r.stderr
+    r = run("predict", model, files / "photo.parquet", "--output", files / "p.csv", "-q")
+    assert r.returncode == 2 and "p.csv: predictions are written as .parquet" in r.stderr
+    assert not (files / "p.csv").exists()
     pd.read_parquet(files / "train.parquet").iloc[:0].to_parquet(files / "none.parquet")
     r = run("train", files / "none.parquet", "--model", files / "x.cosmoml", "-q")
     assert r.returncode == 2 and "none.parquet: catalogue has no rows" in r.stderr

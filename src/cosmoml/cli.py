@@ -196,10 +196,13 @@ def predict(
     from cosmoml.errors import CatalogError
 
     try:
-        single = (file_format(output) in ("parquet", "hdf5") and Path(catalog).is_file()
-                  and engine == "local")
-    except CatalogError:
-        single = False
+        fmt = file_format(output)
+    except CatalogError:  # no catalogue suffix: a directory
+        fmt = None
+    if fmt in ("csv", "fits"):  # would otherwise become a directory of that name
+        raise CatalogError(f"{output}: predictions are written as .parquet, .hdf5 (a qp "
+                           f"ensemble) or a directory, not {fmt.upper()}")
+    single = fmt in ("parquet", "hdf5") and Path(catalog).is_file() and engine == "local"
     if not single:
         from cosmoml.engine import run_predict
 
