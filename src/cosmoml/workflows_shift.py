@@ -94,13 +94,13 @@ def nz(
     df_t, df_s, cols_t, cols_s = load_pair(
         train, science, **columns,
         extra_train_columns=[c for c in (flag_column, survey_column) if c])
-    redshift_labels(df_t, cols_t.z_column, str(train))  # refused here, naming the file
     res = estimate_nz(df_t, df_s, cols_t, method=method, estimator=estimator, edges=edges,
                       seed=seed, n_boot=n_boot, science_columns=cols_s,
                       estimator_params=params, cull=cull, nz_from=nz_from,
                       label_model=None if line_confusion is None
                       else ("lines" if line_confusion else "none"), flag_column=flag_column,
-                      line_window=line_window, survey_column=survey_column)
+                      line_window=line_window, survey_column=survey_column,
+                      train_source=str(train))
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
     grid = res.grid
@@ -174,9 +174,9 @@ def shift_weights(
     df_t, df_s, cols_t, cols_s = load_pair(
         train, science, **columns, extra_train_columns=[survey_column] if survey_column else [])
     X_t, X_s, valid, _ = shift_features(df_t, df_s, cols_t, cols_s)
-    # the 'success' weights depend on the training redshifts; the others do not
+    # only the 'success' weights read the training redshifts
     z_train = (redshift_labels(df_t, cols_t.z_column, str(train)) if method == "success"
-               else df_t[cols_t.z_column].to_numpy(dtype=float))
+               else None)
     corr = correct(method, X_t, X_s[valid], random_state=seed, z_train=z_train,
                    groups=survey_labels(df_t, survey_column, str(train)))
     full = read_table(train, None, columns.get("group"))

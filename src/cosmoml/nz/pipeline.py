@@ -152,6 +152,7 @@ def estimate_nz(
     flag_column: str | None = None,
     line_window: tuple[float, float] | None = None,
     survey_column: str | None = None,
+    train_source: str = "training catalogue",
 ) -> NZResult:
     """Tomographic n(z) of ``science`` calibrated on ``train`` (see the module docstring).
 
@@ -190,7 +191,8 @@ def estimate_nz(
     ``survey_column``: the training objects' survey, for a compilation of surveys; the
     ``success`` correction then fits one success surface per combination of the surveys'
     targeting footprints (:func:`cosmoml.shift.weights.success_weights`, ``groups``); other
-    corrections ignore it.
+    corrections ignore it. ``train_source``: how errors about the training labels, flags
+    and surveys name the training catalogue (its file, from the CLI).
     """
     if n_boot < 2:
         raise ConfigError(f"n_boot must be at least 2 (the per-bin errors are bootstrap "
@@ -198,8 +200,9 @@ def estimate_nz(
     if label_model not in (None, "none", "lines"):
         raise ConfigError(f"label_model must be 'none' or 'lines', got {label_model!r}")
     if flag_column is not None and flag_column not in train.columns:
-        raise ConfigError(f"training catalogue: no flag column {flag_column!r}")
-    groups = survey_labels(train, survey_column)
+        raise ConfigError(f"{train_source}: no flag column {flag_column!r}")
+    groups = survey_labels(train, survey_column, train_source)
+    z_spec = redshift_labels(train, labels_column or columns.z_column, train_source)
     if nz_from is not None and nz_from not in NZ_FROM:
         raise ConfigError(f"nz_from must be one of {NZ_FROM}, got {nz_from!r}")
     if method not in NZ_METHODS:
@@ -225,7 +228,6 @@ def estimate_nz(
         raise ConfigError(f"nz_from='ppi' needs a weighting correction (none, lima, "
                           f"classifier, success), not {chosen!r}: it shifts stacked PDFs by the "
                           "weighted calibration residual of one predictor")
-    z_spec = redshift_labels(train, labels_column or columns.z_column, "training catalogue")
     corr = correct(chosen, X_t, X_s, random_state=seed, z_train=z_spec, groups=groups)
     sw = None
     if sample_weight is not None:
