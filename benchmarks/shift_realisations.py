@@ -14,7 +14,11 @@ not a correction) in the scenarios that have one.
         [--first 10 --include benchmarks/results/shift_realisations.json --output F]
 
 ``--first``/``--include`` add realisations to an earlier file's (same estimator; the
-earlier rows are reused, not rerun; ``seconds`` counts this run only).
+earlier rows are reused, not rerun; ``seconds`` counts this run only);
+``--realisations 0 --include F --output F`` summarises F's rows again (after a change to
+the summary). The summary also says how honest the reported errors were: per bin, the
+fraction of realisations whose ``mean_z_err`` covers |Δ⟨z⟩| and the rms of Δ⟨z⟩ / error,
+and per method the fraction of all (scenario, bin, realisation) cases covered.
 
 Results: ``benchmarks/results/shift_realisations.json``.
 """
@@ -39,6 +43,40 @@ from cosmoml.selection.steps import SPECTROGRAPH_WINDOW
 from shift import ORACLE, oracle_nz, scenarios
 
 HERE = Path(__file__).resolve().parent
+
+
+def summarise(df: pd.DataFrame, methods: list[str]) -> tuple[pd.DataFrame, list[dict], dict]:
+    """Per (scenario, method, bin): mean Δ⟨z⟩ over realisations, its standard error, rms,
+    the fraction of realisations whose reported error covers |Δ⟨z⟩| and the rms pull
+    (Δ⟨z⟩ / error: about 1 where the errors are right); the ratios of the uncorrected mean
+    |bias| (``methods[0]``) to each corrected one; and per method the fraction of all
+    (scenario, bin, realisation) cases covered (the issue's ≥ 68% target)."""
+    df = df.assign(covered=df["delta_mean_z"].abs() <= df["mean_z_err"],
+                   pull=df["delta_mean_z"] / df["mean_z_err"])
+    g = df.groupby(["scenario", "method", "bin"], sort=False)
+    d = g["delta_mean_z"]
+    summ = pd.DataFrame({"mean": d.mean(), "se": d.std(ddof=1) / np.sqrt(d.count()),
+                         "rms": d.apply(lambda v: float(np.sqrt(np.mean(v**2)))),
+                         "covers": g["covered"].mean(),
+                         "pull_rms": g["pull"].apply(lambda v: float(np.sqrt(np.mean(v**2))))
+                         }).reset_index()
+    ratios = []
+    base = methods[0]
+    for (scen, b), s in summ.groupby(["scenario", "bin"], sort=False):
+        s = s.set_index("method")
+        for m in methods[1:]:
+            if m not in s.index:  # oracle rows exist only where the scenario has one
+                continue
+            u, c = s.loc[base], s.loc[m]
+            ratios.append({"scenario": scen, "bin": int(b), "method": m,
+                           "uncorrected_mean": u["mean"], "uncorrected_se": u["se"],
+                           "corrected_mean": c["mean"], "corrected_se": c["se"],
+                           "ratio": abs(u["mean"]) / max(abs(c["mean"]), 1e-12),
+                           "uncorrected_significant": bool(abs(u["mean"]) > 2 * u["se"]),
+                           "corrected_consistent_with_zero": bool(abs(c["mean"])
+                                                                  <= 2 * c["se"])})
+    covers = {m: float(df.loc[df["method"] == m, "covered"].mean()) for m in methods}
+    return summ, ratios, covers
 
 
 def main() -> None:
@@ -78,45 +116,42 @@ def main() -> None:
                 f"{m}: " + " ".join(f"{v:+.4f}" for v in g["delta_mean_z"])
                 for m, g in table.groupby("method", sort=False)), flush=True)
     df = pd.DataFrame(rows)
+    prev = None
     if args.include:
         prev = json.loads(Path(args.include).read_text())
         old = pd.DataFrame(prev["rows"])
-        old = old[old["scenario"].isin(df["scenario"]) & old["method"].isin(df["method"])]
-        if prev["estimator"] != args.estimator or old["realisation"].isin(
-                df["realisation"]).any():
+        old = old[old["method"].isin(methods) & old["scenario"].isin(
+            args.scenarios.split(","))]
+        if prev["estimator"] != args.estimator or (not df.empty and old["realisation"].isin(
+                df["realisation"]).any()):
             raise SystemExit(f"{args.include}: another estimator or the same realisations")
         df = pd.concat([old, df], ignore_index=True)
+    if df.empty:
+        raise SystemExit("no realisations: give --realisations > 0 or --include a file")
+    methods = [m for m in methods if m in set(df["method"])]
     n_real = int(df["realisation"].nunique())
-    g = df.groupby(["scenario", "method", "bin"], sort=False)["delta_mean_z"]
-    summ = pd.DataFrame({"mean": g.mean(), "se": g.std(ddof=1) / np.sqrt(g.count()),
-                         "rms": g.apply(lambda v: float(np.sqrt(np.mean(v**2))))}).reset_index()
+    summ, ratios, covers = summarise(df, methods)
     pd.set_option("display.width", 200)
     print(f"\nmean Δ⟨z⟩ over {n_real} realisations (± standard error)")
     print(summ.pivot_table(index=["scenario", "bin"], columns="method",
                            values=["mean", "se"], sort=False)
           .to_string(float_format=lambda v: f"{v:+.4f}"))
-    ratios = []
-    base = methods[0]
-    for (scen, b), s in summ.groupby(["scenario", "bin"], sort=False):
-        s = s.set_index("method")
-        for m in methods[1:]:
-            if m not in s.index:  # oracle rows exist only where the scenario has one
-                continue
-            u, c = s.loc[base], s.loc[m]
-            ratios.append({"scenario": scen, "bin": int(b), "method": m,
-                           "uncorrected_mean": u["mean"], "uncorrected_se": u["se"],
-                           "corrected_mean": c["mean"], "corrected_se": c["se"],
-                           "ratio": abs(u["mean"]) / max(abs(c["mean"]), 1e-12),
-                           "uncorrected_significant": bool(abs(u["mean"]) > 2 * u["se"]),
-                           "corrected_consistent_with_zero": bool(abs(c["mean"])
-                                                                  <= 2 * c["se"])})
     print(pd.DataFrame(ratios).to_string(float_format=lambda v: f"{v:.4f}"))
-    doc = {"benchmark": "shift_realisations", "cosmoml_version": __version__,
-           "estimator": args.estimator, "machine": platform.platform(),
-           "seconds": time.perf_counter() - t0, "realisations": n_real,
-           "included": args.include,
+    print("\nreported error covers |Δ⟨z⟩| (fraction of realisations; pull = Δ⟨z⟩ / error)")
+    print(summ.pivot_table(index=["scenario", "bin"], columns="method",
+                           values=["covers", "pull_rms"], sort=False)
+          .to_string(float_format=lambda v: f"{v:.2f}"))
+    print("all (scenario, bin, realisation) cases: "
+          + ", ".join(f"{m} {v:.0%}" for m, v in covers.items()))
+    resummary = args.realisations == 0  # a new summary of the earlier file's rows
+    run = ({k: prev.get(k) for k in ("cosmoml_version", "machine", "seconds", "included")}
+           if resummary else  # the rows' provenance stays that of the run that made them
+           {"cosmoml_version": __version__, "machine": platform.platform(),
+            "seconds": time.perf_counter() - t0, "included": args.include})
+    doc = {"benchmark": "shift_realisations", **run, "estimator": args.estimator,
+           "realisations": n_real,
            "rows": df.to_dict(orient="records"), "summary": summ.to_dict(orient="records"),
-           "ratios": ratios}
+           "ratios": ratios, "error_covers": covers}
     out = Path(args.output)
     with atomic_path(out) as tmp:  # never a half-written results file
         tmp.write_text(json.dumps(doc, indent=1, default=float))

@@ -1,0 +1,41 @@
+"""The realisation benchmark's summary (``benchmarks/shift_realisations.py``) on rows with
+known answers: the figures quoted in the README come from it."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+summarise = pytest.importorskip("shift_realisations").summarise
+
+
+def test_summary_of_known_rows():
+    # scenario s, bin 0, four realisations: "none" −0.004 ± 0.001 each time (never covered,
+    # pull −4); "fix" alternates +0.001 / −0.001 with errors 0.002 / 0.0005 (covered in
+    # half, pulls 0.5 and −2)
+    rows = []
+    for r in range(4):
+        rows.append({"scenario": "s", "bin": 0, "method": "none", "realisation": r,
+                     "delta_mean_z": -0.004, "mean_z_err": 0.001})
+        odd = r % 2
+        rows.append({"scenario": "s", "bin": 0, "method": "fix", "realisation": r,
+                     "delta_mean_z": -0.001 if odd else 0.001,
+                     "mean_z_err": 0.0005 if odd else 0.002})
+    summ, ratios, covers = summarise(pd.DataFrame(rows), ["none", "fix"])
+    s = summ.set_index("method")
+    assert s.loc["none", "mean"] == pytest.approx(-0.004)
+    assert s.loc["none", "se"] == pytest.approx(0.0, abs=1e-12)
+    assert s.loc["none", "covers"] == 0.0 and s.loc["none", "pull_rms"] == pytest.approx(4.0)
+    assert s.loc["fix", "mean"] == pytest.approx(0.0, abs=1e-12)
+    assert s.loc["fix", "se"] == pytest.approx(np.std([1, -1, 1, -1], ddof=1) * 1e-3 / 2)
+    assert s.loc["fix", "covers"] == 0.5
+    assert s.loc["fix", "pull_rms"] == pytest.approx(np.sqrt((0.5**2 + 2**2) / 2))
+    assert covers == {"none": 0.0, "fix": 0.5}
+    (ratio,) = ratios
+    assert ratio["method"] == "fix" and ratio["uncorrected_significant"] is True
+    assert ratio["corrected_consistent_with_zero"] is True and ratio["ratio"] > 5
