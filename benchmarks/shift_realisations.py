@@ -45,6 +45,20 @@ from shift import ORACLE, oracle_nz, scenarios
 HERE = Path(__file__).resolve().parent
 
 
+def five_times(u: pd.Series, c: pd.Series, n_real: int, factor: float = 5.0) -> dict:
+    """Is the issue's target — the corrected mean |bias| at most 1/``factor`` of the
+    uncorrected one — settled by these realisations? The margin f = |u|/factor − |c| with
+    its standard error from both means: ``shown`` if f > 2σ_f, ``excluded`` if f < −2σ_f,
+    else ``undecided``, with the number of realisations that would make |f| = 2σ_f
+    (errors falling as 1/√n) — infinite where the margin is zero."""
+    f = abs(u["mean"]) / factor - abs(c["mean"])
+    se = float(np.hypot(u["se"] / factor, c["se"]))
+    verdict = "shown" if f > 2 * se else "excluded" if f < -2 * se else "undecided"
+    needed = n_real * (2 * se / abs(f)) ** 2 if f != 0 else np.inf
+    return {"target_margin": f, "target_margin_se": se, "target": verdict,
+            "realisations_to_decide": float(np.ceil(needed))}
+
+
 def summarise(df: pd.DataFrame, methods: list[str]) -> tuple[pd.DataFrame, list[dict], dict]:
     """Per (scenario, method, bin): mean Δ⟨z⟩ over realisations, its standard error, rms,
     the fraction of realisations whose reported error covers |Δ⟨z⟩| and the rms pull
@@ -62,6 +76,7 @@ def summarise(df: pd.DataFrame, methods: list[str]) -> tuple[pd.DataFrame, list[
                          }).reset_index()
     ratios = []
     base = methods[0]
+    n_real = int(df["realisation"].nunique())
     for (scen, b), s in summ.groupby(["scenario", "bin"], sort=False):
         s = s.set_index("method")
         for m in methods[1:]:
@@ -74,7 +89,8 @@ def summarise(df: pd.DataFrame, methods: list[str]) -> tuple[pd.DataFrame, list[
                            "ratio": abs(u["mean"]) / max(abs(c["mean"]), 1e-12),
                            "uncorrected_significant": bool(abs(u["mean"]) > 2 * u["se"]),
                            "corrected_consistent_with_zero": bool(abs(c["mean"])
-                                                                  <= 2 * c["se"])})
+                                                                  <= 2 * c["se"]),
+                           **five_times(u, c, n_real)})
     covers = {m: float(df.loc[df["method"] == m, "covered"].mean()) for m in methods}
     return summ, ratios, covers
 
@@ -137,6 +153,10 @@ def main() -> None:
                            values=["mean", "se"], sort=False)
           .to_string(float_format=lambda v: f"{v:+.4f}"))
     print(pd.DataFrame(ratios).to_string(float_format=lambda v: f"{v:.4f}"))
+    decided = pd.DataFrame(ratios).query("uncorrected_significant")
+    print("\n5× target where the uncorrected bias is significant: "
+          + ", ".join(f"{m} " + ", ".join(f"{v} {k}" for k, v in g["target"].value_counts().items())
+                      for m, g in decided.groupby("method", sort=False)))
     print("\nreported error covers |Δ⟨z⟩| (fraction of realisations; pull = Δ⟨z⟩ / error)")
     print(summ.pivot_table(index=["scenario", "bin"], columns="method",
                            values=["covers", "pull_rms"], sort=False)

@@ -11,7 +11,8 @@ import pandas as pd
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-summarise = pytest.importorskip("shift_realisations").summarise
+bench = pytest.importorskip("shift_realisations")
+summarise, five_times = bench.summarise, bench.five_times
 
 
 def test_summary_of_known_rows():
@@ -39,3 +40,22 @@ def test_summary_of_known_rows():
     (ratio,) = ratios
     assert ratio["method"] == "fix" and ratio["uncorrected_significant"] is True
     assert ratio["corrected_consistent_with_zero"] is True and ratio["ratio"] > 5
+    # margin 0.004/5 − 0 = 0.0008 against 2σ = 2 × 0.00058 (the "fix" mean's standard
+    # error): not settled by 4 realisations; 2σ falls to 0.0008 after 4 × (0.00115 /
+    # 0.0008)² = 8.3 of them
+    se = s.loc["fix", "se"]
+    assert ratio["target_margin"] == pytest.approx(0.0008)
+    assert ratio["target_margin_se"] == pytest.approx(se)
+    assert ratio["target"] == "undecided"
+    assert ratio["realisations_to_decide"] == np.ceil(4 * (2 * se / 0.0008) ** 2) == 9
+
+
+def test_five_times_verdicts():
+    u = pd.Series({"mean": -0.010, "se": 0.0005})
+    shown = five_times(u, pd.Series({"mean": 0.0001, "se": 0.0002}), 10)
+    assert shown["target"] == "shown"
+    assert shown["target_margin_se"] == pytest.approx(np.hypot(0.0001, 0.0002))
+    assert five_times(u, pd.Series({"mean": 0.004, "se": 0.0002}), 10)["target"] == "excluded"
+    # a bias exactly at the target can never be decided
+    at = five_times(u, pd.Series({"mean": -0.002, "se": 0.0002}), 10)
+    assert at["target"] == "undecided" and at["realisations_to_decide"] == np.inf

@@ -310,7 +310,7 @@ def test_hats_catalogue_input(setup, tmp_path):
     sky = photo.assign(ra=rng.uniform(0, 360, len(photo)),
                        dec=np.degrees(np.arcsin(rng.uniform(-1, 1, len(photo)))))
     lsdb.from_dataframe(sky, ra_column="ra", dec_column="dec", catalog_name="photo",
-                        lowest_order=0, highest_order=3, partition_rows=600).to_hats(
+                        lowest_order=0, highest_order=3, partition_rows=600).write_catalog(
         tmp_path / "photo")
     files = expand_inputs(tmp_path / "photo")
     assert len(files) > 3 and all(f.name.startswith("Npix=") for f in files)
