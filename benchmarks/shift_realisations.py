@@ -16,9 +16,11 @@ not a correction) in the scenarios that have one.
 ``--first``/``--include`` add realisations to an earlier file's (same estimator; the
 earlier rows are reused, not rerun; ``seconds`` counts this run only);
 ``--realisations 0 --include F --output F`` summarises F's rows again (after a change to
-the summary). The summary also says how honest the reported errors were: per bin, the
-fraction of realisations whose ``mean_z_err`` covers |Δ⟨z⟩| and the rms of Δ⟨z⟩ / error,
-and per method the fraction of all (scenario, bin, realisation) cases covered.
+the summary). The output is rewritten after every realisation, so a killed run keeps the
+ones it finished: continue with ``--first`` (the next index) ``--include`` (that file).
+The summary also says how honest the reported errors were: per bin, the fraction of
+realisations whose ``mean_z_err`` covers |Δ⟨z⟩| and the rms of Δ⟨z⟩ / error, and per
+method the fraction of all (scenario, bin, realisation) cases covered.
 
 Results: ``benchmarks/results/shift_realisations.json``.
 """
@@ -112,9 +114,43 @@ def main() -> None:
     logging.basicConfig(level=logging.ERROR)
     warnings.simplefilter("ignore", RuntimeWarning)
     methods = args.methods.split(",")
+    todo = range(args.first, args.first + args.realisations)
+    old, prev = pd.DataFrame(), None
+    if args.include:  # read first: a wrong file stops the run now, not after an hour
+        try:
+            prev = json.loads(Path(args.include).read_text())
+        except (OSError, ValueError) as e:
+            raise SystemExit(f"{args.include}: cannot read it as a results file ({e})") from e
+        old = pd.DataFrame(prev["rows"])
+        old = old[old["method"].isin(methods) & old["scenario"].isin(
+            args.scenarios.split(","))]
+        if prev["estimator"] != args.estimator or old["realisation"].isin(list(todo)).any():
+            raise SystemExit(f"{args.include}: another estimator or the same realisations")
+    elif not todo:
+        raise SystemExit("no realisations: give --realisations > 0 or --include a file")
+    resummary = not todo  # a new summary of the earlier file's rows
+    out = Path(args.output)
     rows = []
     t0 = time.perf_counter()
-    for r in range(args.first, args.first + args.realisations):
+
+    def save():
+        """Summarise the rows so far and (re)write the results file."""
+        df = pd.concat([old, pd.DataFrame(rows)], ignore_index=True)
+        summ, ratios, covers = summarise(df, [m for m in methods if m in set(df["method"])])
+        run = ({k: prev.get(k) for k in ("cosmoml_version", "machine", "seconds", "included")}
+               if resummary else  # the rows' provenance stays that of the run that made them
+               {"cosmoml_version": __version__, "machine": platform.platform(),
+                "seconds": time.perf_counter() - t0, "included": args.include})
+        doc = {"benchmark": "shift_realisations", **run, "estimator": args.estimator,
+               "realisations": int(df["realisation"].nunique()),
+               "rows": df.to_dict(orient="records"), "summary": summ.to_dict(orient="records"),
+               "ratios": ratios, "error_covers": covers}
+        with atomic_path(out) as tmp:  # never a half-written results file
+            tmp.write_text(json.dumps(doc, indent=1, default=float))
+        return df, summ, ratios, covers
+
+    result = save() if resummary else None
+    for r in todo:
         scen = scenarios(split_seed=1000 + r)
         for name in args.scenarios.split(","):
             make_train, sci, cols, oracle = scen[name]
@@ -131,22 +167,9 @@ def main() -> None:
             print(f"realisation {r} {name:10s} " + "  ".join(
                 f"{m}: " + " ".join(f"{v:+.4f}" for v in g["delta_mean_z"])
                 for m, g in table.groupby("method", sort=False)), flush=True)
-    df = pd.DataFrame(rows)
-    prev = None
-    if args.include:
-        prev = json.loads(Path(args.include).read_text())
-        old = pd.DataFrame(prev["rows"])
-        old = old[old["method"].isin(methods) & old["scenario"].isin(
-            args.scenarios.split(","))]
-        if prev["estimator"] != args.estimator or (not df.empty and old["realisation"].isin(
-                df["realisation"]).any()):
-            raise SystemExit(f"{args.include}: another estimator or the same realisations")
-        df = pd.concat([old, df], ignore_index=True)
-    if df.empty:
-        raise SystemExit("no realisations: give --realisations > 0 or --include a file")
-    methods = [m for m in methods if m in set(df["method"])]
+        result = save()  # after every realisation: a killed run keeps what it finished
+    df, summ, ratios, covers = result
     n_real = int(df["realisation"].nunique())
-    summ, ratios, covers = summarise(df, methods)
     pd.set_option("display.width", 200)
     print(f"\nmean Δ⟨z⟩ over {n_real} realisations (± standard error)")
     print(summ.pivot_table(index=["scenario", "bin"], columns="method",
@@ -163,18 +186,6 @@ def main() -> None:
           .to_string(float_format=lambda v: f"{v:.2f}"))
     print("all (scenario, bin, realisation) cases: "
           + ", ".join(f"{m} {v:.0%}" for m, v in covers.items()))
-    resummary = args.realisations == 0  # a new summary of the earlier file's rows
-    run = ({k: prev.get(k) for k in ("cosmoml_version", "machine", "seconds", "included")}
-           if resummary else  # the rows' provenance stays that of the run that made them
-           {"cosmoml_version": __version__, "machine": platform.platform(),
-            "seconds": time.perf_counter() - t0, "included": args.include})
-    doc = {"benchmark": "shift_realisations", **run, "estimator": args.estimator,
-           "realisations": n_real,
-           "rows": df.to_dict(orient="records"), "summary": summ.to_dict(orient="records"),
-           "ratios": ratios, "error_covers": covers}
-    out = Path(args.output)
-    with atomic_path(out) as tmp:  # never a half-written results file
-        tmp.write_text(json.dumps(doc, indent=1, default=float))
     print(f"wrote {out}")
 
 
