@@ -47,22 +47,24 @@ from shift import ORACLE, oracle_nz, scenarios
 HERE = Path(__file__).resolve().parent
 
 
-def five_times(u: pd.Series, c: pd.Series, n_real: int, factor: float = 5.0) -> dict:
+def five_times(u: pd.Series, c: pd.Series, factor: float = 5.0) -> dict:
     """Is the issue's target — the corrected mean |bias| at most 1/``factor`` of the
     uncorrected one — settled by these realisations? The margin f = |u|/factor − |c| with
     its standard error from both means: ``shown`` if f > 2σ_f, ``excluded`` if f < −2σ_f,
     else ``undecided``, with the number of realisations that would make |f| = 2σ_f
-    (errors falling as 1/√n) — infinite where the margin is zero."""
+    (errors falling as 1/√n from the fewer of the two means' ``n``) — infinite where the
+    margin is zero."""
     f = abs(u["mean"]) / factor - abs(c["mean"])
     se = float(np.hypot(u["se"] / factor, c["se"]))
     verdict = "shown" if f > 2 * se else "excluded" if f < -2 * se else "undecided"
-    needed = n_real * (2 * se / abs(f)) ** 2 if f != 0 else np.inf
+    needed = min(u["n"], c["n"]) * (2 * se / abs(f)) ** 2 if f != 0 else np.inf
     return {"target_margin": f, "target_margin_se": se, "target": verdict,
             "realisations_to_decide": float(np.ceil(needed))}
 
 
 def summarise(df: pd.DataFrame, methods: list[str]) -> tuple[pd.DataFrame, list[dict], dict]:
-    """Per (scenario, method, bin): mean Δ⟨z⟩ over realisations, its standard error, rms,
+    """Per (scenario, method, bin): the number of realisations ``n``, mean Δ⟨z⟩ over them,
+    its standard error, rms,
     the fraction of realisations whose reported error covers |Δ⟨z⟩| and the rms pull
     (Δ⟨z⟩ / error: about 1 where the errors are right); the ratios of the uncorrected mean
     |bias| (``methods[0]``) to each corrected one; and per method the fraction of all
@@ -71,14 +73,14 @@ def summarise(df: pd.DataFrame, methods: list[str]) -> tuple[pd.DataFrame, list[
                    pull=df["delta_mean_z"] / df["mean_z_err"])
     g = df.groupby(["scenario", "method", "bin"], sort=False)
     d = g["delta_mean_z"]
-    summ = pd.DataFrame({"mean": d.mean(), "se": d.std(ddof=1) / np.sqrt(d.count()),
+    summ = pd.DataFrame({"n": d.count(), "mean": d.mean(),
+                         "se": d.std(ddof=1) / np.sqrt(d.count()),
                          "rms": d.apply(lambda v: float(np.sqrt(np.mean(v**2)))),
                          "covers": g["covered"].mean(),
                          "pull_rms": g["pull"].apply(lambda v: float(np.sqrt(np.mean(v**2))))
                          }).reset_index()
     ratios = []
     base = methods[0]
-    n_real = int(df["realisation"].nunique())
     for (scen, b), s in summ.groupby(["scenario", "bin"], sort=False):
         s = s.set_index("method")
         for m in methods[1:]:
@@ -92,7 +94,7 @@ def summarise(df: pd.DataFrame, methods: list[str]) -> tuple[pd.DataFrame, list[
                            "uncorrected_significant": bool(abs(u["mean"]) > 2 * u["se"]),
                            "corrected_consistent_with_zero": bool(abs(c["mean"])
                                                                   <= 2 * c["se"]),
-                           **five_times(u, c, n_real)})
+                           **five_times(u, c)})
     covers = {m: float(df.loc[df["method"] == m, "covered"].mean()) for m in methods}
     return summ, ratios, covers
 

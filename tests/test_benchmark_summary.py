@@ -28,6 +28,7 @@ def test_summary_of_known_rows():
                      "mean_z_err": 0.0005 if odd else 0.002})
     summ, ratios, covers = summarise(pd.DataFrame(rows), ["none", "fix"])
     s = summ.set_index("method")
+    assert (s["n"] == 4).all()
     assert s.loc["none", "mean"] == pytest.approx(-0.004)
     assert s.loc["none", "se"] == pytest.approx(0.0, abs=1e-12)
     assert s.loc["none", "covers"] == 0.0 and s.loc["none", "pull_rms"] == pytest.approx(4.0)
@@ -50,11 +51,23 @@ def test_summary_of_known_rows():
 
 
 def test_five_times_verdicts():
-    u = pd.Series({"mean": -0.010, "se": 0.0005})
-    shown = five_times(u, pd.Series({"mean": 0.0001, "se": 0.0002}), 10)
+    u = pd.Series({"n": 10, "mean": -0.010, "se": 0.0005})
+    shown = five_times(u, pd.Series({"n": 10, "mean": 0.0001, "se": 0.0002}))
     assert shown["target"] == "shown"
     assert shown["target_margin_se"] == pytest.approx(np.hypot(0.0001, 0.0002))
-    assert five_times(u, pd.Series({"mean": 0.004, "se": 0.0002}), 10)["target"] == "excluded"
+    excluded = five_times(u, pd.Series({"n": 10, "mean": 0.004, "se": 0.0002}))
+    assert excluded["target"] == "excluded"
     # a bias exactly at the target can never be decided
-    at = five_times(u, pd.Series({"mean": -0.002, "se": 0.0002}), 10)
+    at = five_times(u, pd.Series({"n": 10, "mean": -0.002, "se": 0.0002}))
     assert at["target"] == "undecided" and at["realisations_to_decide"] == np.inf
+
+
+def test_realisations_to_decide_uses_the_fewer_realisations():
+    # a scenario pooled from a file that had fewer realisations of it: the count that sets
+    # the standard errors is its own, not the file's largest
+    u = pd.Series({"n": 30, "mean": -0.005, "se": 0.0005})
+    c = pd.Series({"n": 12, "mean": -0.0004, "se": 0.0004})
+    got = five_times(u, c)
+    f, se = 0.001 - 0.0004, np.hypot(0.0001, 0.0004)
+    assert got["target"] == "undecided"
+    assert got["realisations_to_decide"] == np.ceil(12 * (2 * se / f) ** 2)
