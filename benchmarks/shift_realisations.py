@@ -49,15 +49,23 @@ HERE = Path(__file__).resolve().parent
 
 def five_times(u: pd.Series, c: pd.Series, factor: float = 5.0) -> dict:
     """Is the issue's target — the corrected mean |bias| at most 1/``factor`` of the
-    uncorrected one — settled by these realisations? The margin f = |u|/factor − |c| with
-    its standard error from both means: ``shown`` if f > 2σ_f, ``excluded`` if f < −2σ_f,
-    else ``undecided``, with the number of realisations that would make |f| = 2σ_f
-    (errors falling as 1/√n from the fewer of the two means' ``n``) — infinite where the
+    uncorrected one — settled by these realisations? ``u``, ``c``: the uncorrected and the
+    corrected Δ⟨z⟩ per realisation (indexed by realisation; those in both are used).
+    The margin f = |ū|/factor − |c̄| is the mean of the paired per-realisation margins
+    f_r = ±u_r/factor ∓ c_r (signs of the means), so its standard error σ_f counts that
+    both are measured on the same realisations: a correction that removes a fixed share of
+    each realisation's bias has σ_f = 0 however noisy the biases. ``shown`` if
+    f > 2σ_f, ``excluded`` if f < −2σ_f, else ``undecided``, with the number of
+    realisations that would make |f| = 2σ_f (σ_f falling as 1/√n) — infinite where the
     margin is zero."""
-    f = abs(u["mean"]) / factor - abs(c["mean"])
-    se = float(np.hypot(u["se"] / factor, c["se"]))
+    u, c = u.align(c, join="inner")
+    n = len(u)  # fewer than 2: σ_f is NaN and the verdict "undecided"
+    # sign +1 at a mean of exactly 0 (|c̄| is not differentiable there; either side will do)
+    f_r = np.where(u.mean() < 0, -1, 1) * u / factor - np.where(c.mean() < 0, -1, 1) * c
+    f = float(f_r.mean())
+    se = float(f_r.std(ddof=1) / np.sqrt(n))
     verdict = "shown" if f > 2 * se else "excluded" if f < -2 * se else "undecided"
-    needed = min(u["n"], c["n"]) * (2 * se / abs(f)) ** 2 if f != 0 else np.inf
+    needed = n * (2 * se / abs(f)) ** 2 if f != 0 else np.inf
     return {"target_margin": f, "target_margin_se": se, "target": verdict,
             "realisations_to_decide": float(np.ceil(needed))}
 
@@ -81,8 +89,10 @@ def summarise(df: pd.DataFrame, methods: list[str]) -> tuple[pd.DataFrame, list[
                          }).reset_index()
     ratios = []
     base = methods[0]
+    per_real = df.set_index("realisation")
     for (scen, b), s in summ.groupby(["scenario", "bin"], sort=False):
         s = s.set_index("method")
+        here = per_real[(per_real["scenario"] == scen) & (per_real["bin"] == b)]
         for m in methods[1:]:
             if m not in s.index:  # oracle rows exist only where the scenario has one
                 continue
@@ -94,7 +104,9 @@ def summarise(df: pd.DataFrame, methods: list[str]) -> tuple[pd.DataFrame, list[
                            "uncorrected_significant": bool(abs(u["mean"]) > 2 * u["se"]),
                            "corrected_consistent_with_zero": bool(abs(c["mean"])
                                                                   <= 2 * c["se"]),
-                           **five_times(u, c)})
+                           **five_times(
+                               here.loc[here["method"] == base, "delta_mean_z"],
+                               here.loc[here["method"] == m, "delta_mean_z"])})
     covers = {m: float(df.loc[df["method"] == m, "covered"].mean()) for m in methods}
     return summ, ratios, covers
 
@@ -102,9 +114,12 @@ def summarise(df: pd.DataFrame, methods: list[str]) -> tuple[pd.DataFrame, list[
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--realisations", type=int, default=10)
-    ap.add_argument("--scenarios", default="random,vvds,flags,combined")
-    ap.add_argument("--methods", default="none,lima+ppi+lines,success+ppi+lines,oracle+ppi")
-    ap.add_argument("--estimator", default="nn-fast")
+    ap.add_argument("--scenarios", default=None,
+                    help="default random,vvds,flags,combined; a re-summary: the file's")
+    ap.add_argument("--methods", default=None, help="default none,lima+ppi+lines,"
+                    "success+ppi+lines,oracle+ppi; a re-summary: the file's")
+    ap.add_argument("--estimator", default=None,
+                    help="default nn-fast; a re-summary: the file's")
     ap.add_argument("--n-boot", type=int, default=20)
     ap.add_argument("--output", default=str(HERE / "results" / "shift_realisations.json"))
     ap.add_argument("--first", type=int, default=0,
@@ -115,21 +130,31 @@ def main() -> None:
     args = ap.parse_args()
     logging.basicConfig(level=logging.ERROR)
     warnings.simplefilter("ignore", RuntimeWarning)
-    methods = args.methods.split(",")
     todo = range(args.first, args.first + args.realisations)
     old, prev = pd.DataFrame(), None
     if args.include:  # read first: a wrong file stops the run now, not after an hour
         try:
             prev = json.loads(Path(args.include).read_text())
-        except (OSError, ValueError) as e:
+            old = pd.DataFrame(prev["rows"])
+        except (OSError, ValueError, KeyError) as e:
             raise SystemExit(f"{args.include}: cannot read it as a results file ({e})") from e
-        old = pd.DataFrame(prev["rows"])
+    elif not todo:
+        raise SystemExit("no realisations: give --realisations > 0 or --include a file")
+    if not todo:  # a re-summary keeps all the file's rows unless told otherwise
+        defaults = (",".join(old["scenario"].unique()), ",".join(old["method"].unique()),
+                    prev["estimator"])
+    else:
+        defaults = ("random,vvds,flags,combined",
+                    "none,lima+ppi+lines,success+ppi+lines,oracle+ppi", "nn-fast")
+    args.scenarios = args.scenarios or defaults[0]
+    args.methods = args.methods or defaults[1]
+    args.estimator = args.estimator or defaults[2]
+    methods = args.methods.split(",")
+    if prev is not None:
         old = old[old["method"].isin(methods) & old["scenario"].isin(
             args.scenarios.split(","))]
         if prev["estimator"] != args.estimator or old["realisation"].isin(list(todo)).any():
             raise SystemExit(f"{args.include}: another estimator or the same realisations")
-    elif not todo:
-        raise SystemExit("no realisations: give --realisations > 0 or --include a file")
     resummary = not todo  # a new summary of the earlier file's rows
     out = Path(args.output)
     rows = []

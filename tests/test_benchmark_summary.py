@@ -50,24 +50,79 @@ def test_summary_of_known_rows():
     assert ratio["realisations_to_decide"] == np.ceil(4 * (2 * se / 0.0008) ** 2) == 9
 
 
+def _series(values) -> pd.Series:
+    return pd.Series(values, index=range(len(values)), dtype=float)
+
+
 def test_five_times_verdicts():
-    u = pd.Series({"n": 10, "mean": -0.010, "se": 0.0005})
-    shown = five_times(u, pd.Series({"n": 10, "mean": 0.0001, "se": 0.0002}))
+    rng = np.random.default_rng(1)
+    u = _series(-0.010 + 0.0015 * rng.standard_normal(10))
+    small = _series(0.0001 + 0.0006 * rng.standard_normal(10))
+    shown = five_times(u, small)
     assert shown["target"] == "shown"
-    assert shown["target_margin_se"] == pytest.approx(np.hypot(0.0001, 0.0002))
-    excluded = five_times(u, pd.Series({"n": 10, "mean": 0.004, "se": 0.0002}))
-    assert excluded["target"] == "excluded"
-    # a bias exactly at the target can never be decided
-    at = five_times(u, pd.Series({"n": 10, "mean": -0.002, "se": 0.0002}))
+    f_r = -u / 5 - np.sign(small.mean()) * small
+    assert shown["target_margin"] == pytest.approx(abs(u.mean()) / 5 - abs(small.mean()))
+    assert shown["target_margin_se"] == pytest.approx(f_r.std(ddof=1) / np.sqrt(10))
+    assert five_times(u, _series(0.004 + 0.0006 * rng.standard_normal(10)))["target"] \
+        == "excluded"
+    # a bias exactly at the target can never be decided (exact binary fractions: f = 0)
+    at = five_times(_series([-0.625, -0.75, -0.5]), _series([-0.25, -0.15625, -0.0625]),
+                    factor=4.0)
+    assert at["target_margin"] == 0.0
     assert at["target"] == "undecided" and at["realisations_to_decide"] == np.inf
 
 
-def test_realisations_to_decide_uses_the_fewer_realisations():
-    # a scenario pooled from a file that had fewer realisations of it: the count that sets
-    # the standard errors is its own, not the file's largest
-    u = pd.Series({"n": 30, "mean": -0.005, "se": 0.0005})
-    c = pd.Series({"n": 12, "mean": -0.0004, "se": 0.0004})
+def test_five_times_pairs_the_realisations():
+    # a correction that leaves a fifth of each realisation's (noisy) bias, less 0.001:
+    # every paired margin is 0.001, so the 5× is shown at once, where treating the two
+    # means as independent (σ_f = hypot(σ_u/5, σ_c)/√n ≈ 0.0007) could not tell
+    rng = np.random.default_rng(2)
+    u = _series(-0.010 + 0.007 * rng.standard_normal(8))
+    c = u / 5 + 0.001
     got = five_times(u, c)
-    f, se = 0.001 - 0.0004, np.hypot(0.0001, 0.0004)
-    assert got["target"] == "undecided"
-    assert got["realisations_to_decide"] == np.ceil(12 * (2 * se / f) ** 2)
+    assert got["target_margin"] == pytest.approx(0.001)
+    assert got["target_margin_se"] == pytest.approx(0.0, abs=1e-12)
+    assert got["target"] == "shown"
+    independent = np.hypot(u.std(ddof=1) / 5, c.std(ddof=1)) / np.sqrt(8)
+    assert 2 * independent > 0.001
+    # the same corrected values in another order are no longer paired with their own
+    # uncorrected ones: the scatter of the margins is back and nothing is decided
+    shuffled = _series(c.to_numpy()[[3, 7, 0, 5, 1, 6, 2, 4]])
+    assert five_times(u, shuffled)["target"] == "undecided"
+
+
+def test_five_times_uses_only_realisations_in_both():
+    # a scenario pooled from a file that had fewer realisations of the corrected method:
+    # the margin and its error come from the realisations both have, and the count to
+    # decide is scaled from theirs
+    u = _series(np.r_[[-0.005, -0.006, -0.004, -0.005], np.full(26, -0.005)])
+    c = pd.Series([-0.0004, -0.0002, -0.0006], index=[0, 1, 2])
+    got = five_times(u, c)
+    f_r = -u.iloc[:3] / 5 + c
+    assert got["target_margin"] == pytest.approx(f_r.mean())
+    se = f_r.std(ddof=1) / np.sqrt(3)
+    assert got["target_margin_se"] == pytest.approx(se)
+    assert got["realisations_to_decide"] == np.ceil(3 * (2 * se / f_r.mean()) ** 2)
+
+
+def test_resummary_keeps_every_method_of_the_file(tmp_path, monkeypatch):
+    # a re-summary (--realisations 0) of a file with methods outside the default list must
+    # keep them (it once silently dropped them) and keep the rows' provenance
+    import json
+
+    import shift_realisations
+
+    rows = [{"scenario": "combined", "bin": 0, "method": m, "realisation": r,
+             "delta_mean_z": d + 0.0001 * r, "mean_z_err": 0.001}
+            for r in range(3) for m, d in (("none", -0.005), ("success+survey", -0.0005))]
+    f = tmp_path / "res.json"
+    f.write_text(json.dumps({"estimator": "nn", "rows": rows, "cosmoml_version": "x",
+                             "machine": "m", "seconds": 1.0, "included": None}))
+    monkeypatch.setattr(sys, "argv", ["shift_realisations.py", "--realisations", "0",
+                                      "--include", str(f), "--output", str(f)])
+    shift_realisations.main()
+    doc = json.loads(f.read_text())
+    assert len(doc["rows"]) == 6 and doc["estimator"] == "nn" and doc["seconds"] == 1.0
+    (ratio,) = doc["ratios"]
+    assert ratio["method"] == "success+survey"
+    assert ratio["target_margin"] == pytest.approx(0.0049 / 5 - 0.0004)  # means at r = 1
