@@ -21,11 +21,12 @@ def test_summary_of_known_rows():
     rows = []
     for r in range(4):
         rows.append({"scenario": "s", "bin": 0, "method": "none", "realisation": r,
-                     "delta_mean_z": -0.004, "mean_z_err": 0.001})
+                     "delta_mean_z": -0.004, "mean_z_err": 0.001, "mean_z_true": 0.5})
         odd = r % 2
         rows.append({"scenario": "s", "bin": 0, "method": "fix", "realisation": r,
                      "delta_mean_z": -0.001 if odd else 0.001,
-                     "mean_z_err": 0.0005 if odd else 0.002})
+                     "mean_z_err": 0.0005 if odd else 0.002,
+                     "mean_z_true": 0.5})
     summ, ratios, covers = summarise(pd.DataFrame(rows), ["none", "fix"])
     s = summ.set_index("method")
     assert (s["n"] == 4).all()
@@ -37,6 +38,9 @@ def test_summary_of_known_rows():
     assert s.loc["fix", "covers"] == 0.5
     assert s.loc["fix", "pull_rms"] == pytest.approx(np.sqrt((0.5**2 + 2**2) / 2))
     assert covers == {"none": 0.0, "fix": 0.5}
+    # the requirement at ⟨z⟩ = 0.5 is 0.003: "none" (0.004) never within, "fix" always
+    assert s.loc["none", "within_requirement"] == 0.0
+    assert s.loc["fix", "within_requirement"] == 1.0
     (ratio,) = ratios
     assert ratio["method"] == "fix" and ratio["uncorrected_significant"] is True
     assert ratio["corrected_consistent_with_zero"] is True and ratio["ratio"] > 5
@@ -113,7 +117,7 @@ def test_resummary_keeps_every_method_of_the_file(tmp_path, monkeypatch):
     import shift_realisations
 
     rows = [{"scenario": "combined", "bin": 0, "method": m, "realisation": r,
-             "delta_mean_z": d + 0.0001 * r, "mean_z_err": 0.001}
+             "delta_mean_z": d + 0.0001 * r, "mean_z_err": 0.001, "mean_z_true": 0.3}
             for r in range(3) for m, d in (("none", -0.005), ("success+survey", -0.0005))]
     f = tmp_path / "res.json"
     f.write_text(json.dumps({"estimator": "nn", "rows": rows, "cosmoml_version": "x",
