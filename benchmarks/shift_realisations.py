@@ -16,7 +16,7 @@ not a correction) in the scenarios that have one.
 ``--first``/``--include`` add realisations to an earlier file's (same estimator; the
 earlier rows are reused, not rerun; ``seconds`` counts this run only);
 ``--realisations 0 --include F --output F`` summarises F's rows again (after a change to
-the summary). The output is rewritten after every realisation, so a killed run keeps the
+the summary; all of F's scenarios, methods and its estimator unless given). The output is rewritten after every realisation, so a killed run keeps the
 ones it finished: continue with ``--first`` (the next index) ``--include`` (that file).
 The summary also says how honest the reported errors were: per bin, the fraction of
 realisations whose ``mean_z_err`` covers |Δ⟨z⟩| and the rms of Δ⟨z⟩ / error, and per
@@ -140,14 +140,14 @@ def main() -> None:
     if args.include:  # read first: a wrong file stops the run now, not after an hour
         try:
             prev = json.loads(Path(args.include).read_text())
-            old = pd.DataFrame(prev["rows"])
+            old, prev_estimator = pd.DataFrame(prev["rows"]), prev["estimator"]
         except (OSError, ValueError, KeyError) as e:
             raise SystemExit(f"{args.include}: cannot read it as a results file ({e})") from e
     elif not todo:
         raise SystemExit("no realisations: give --realisations > 0 or --include a file")
     if not todo:  # a re-summary keeps all the file's rows unless told otherwise
         defaults = (",".join(old["scenario"].unique()), ",".join(old["method"].unique()),
-                    prev["estimator"])
+                    prev_estimator)
     else:
         defaults = ("random,vvds,flags,combined",
                     "none,lima+ppi+lines,success+ppi+lines,oracle+ppi", "nn-fast")
@@ -158,7 +158,7 @@ def main() -> None:
     if prev is not None:
         old = old[old["method"].isin(methods) & old["scenario"].isin(
             args.scenarios.split(","))]
-        if prev["estimator"] != args.estimator or old["realisation"].isin(list(todo)).any():
+        if prev_estimator != args.estimator or old["realisation"].isin(list(todo)).any():
             raise SystemExit(f"{args.include}: another estimator or the same realisations")
     resummary = not todo  # a new summary of the earlier file's rows
     out = Path(args.output)
