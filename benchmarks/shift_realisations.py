@@ -16,8 +16,9 @@ not a correction) in the scenarios that have one.
 ``--first``/``--include`` add realisations to an earlier file's (same estimator; the
 earlier rows are reused, not rerun; ``seconds`` counts this run only);
 ``--realisations 0 --include F --output F`` summarises F's rows again (after a change to
-the summary; all of F's scenarios, methods and its estimator unless given). The output is rewritten after every realisation, so a killed run keeps the
-ones it finished: continue with ``--first`` (the next index) ``--include`` (that file).
+the summary; all of F's scenarios, methods and its estimator unless given). The output
+is rewritten after every realisation, so a killed run keeps the ones it finished:
+continue with ``--first`` (the next index) ``--include`` (that file).
 The summary also says how honest the reported errors were: per bin, the fraction of
 realisations whose ``mean_z_err`` covers |Δ⟨z⟩| and the rms of Δ⟨z⟩ / error, and per
 method the fraction of all (scenario, bin, realisation) cases covered.
