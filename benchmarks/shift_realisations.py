@@ -95,10 +95,11 @@ def summarise(df: pd.DataFrame, methods: list[str]) -> tuple[pd.DataFrame, list[
                          }).reset_index()
     ratios = []
     base = methods[0]
-    per_real = df.set_index("realisation")
+    rows_of = {k: g.set_index("realisation")
+               for k, g in df.groupby(["scenario", "bin"], sort=False)}
     for (scen, b), s in summ.groupby(["scenario", "bin"], sort=False):
         s = s.set_index("method")
-        here = per_real[(per_real["scenario"] == scen) & (per_real["bin"] == b)]
+        here = rows_of[scen, b]
         for m in methods[1:]:
             if m not in s.index:  # oracle rows exist only where the scenario has one
                 continue
@@ -146,22 +147,22 @@ def main() -> None:
             raise SystemExit(f"{args.include}: cannot read it as a results file ({e})") from e
     elif not todo:
         raise SystemExit("no realisations: give --realisations > 0 or --include a file")
-    if not todo:  # a re-summary keeps all the file's rows unless told otherwise
-        defaults = (",".join(old["scenario"].unique()), ",".join(old["method"].unique()),
-                    prev_estimator)
+    resummary = not todo  # a new summary of the earlier file's rows
+    if resummary:  # keeps all the file's rows unless told otherwise
+        scen_d, meth_d, est_d = (",".join(old["scenario"].unique()),
+                                 ",".join(old["method"].unique()), prev_estimator)
     else:
-        defaults = ("random,vvds,flags,combined",
-                    "none,lima+ppi+lines,success+ppi+lines,oracle+ppi", "nn-fast")
-    args.scenarios = args.scenarios or defaults[0]
-    args.methods = args.methods or defaults[1]
-    args.estimator = args.estimator or defaults[2]
+        scen_d, meth_d, est_d = ("random,vvds,flags,combined",
+                                 "none,lima+ppi+lines,success+ppi+lines,oracle+ppi", "nn-fast")
+    args.scenarios = args.scenarios or scen_d
+    args.methods = args.methods or meth_d
+    args.estimator = args.estimator or est_d
     methods = args.methods.split(",")
     if prev is not None:
         old = old[old["method"].isin(methods) & old["scenario"].isin(
             args.scenarios.split(","))]
         if prev_estimator != args.estimator or old["realisation"].isin(list(todo)).any():
             raise SystemExit(f"{args.include}: another estimator or the same realisations")
-    resummary = not todo  # a new summary of the earlier file's rows
     out = Path(args.output)
     rows = []
     t0 = time.perf_counter()
