@@ -46,6 +46,10 @@ from cosmoml.selection.steps import SPECTROGRAPH_WINDOW
 from shift import ORACLE, REQUIREMENT, oracle_nz, scenarios
 
 HERE = Path(__file__).resolve().parent
+#: A new run's scenarios, methods and estimator (a re-summary takes its file's instead).
+DEFAULTS = {"scenarios": "random,vvds,flags,combined",
+            "methods": "none,lima+ppi+lines,success+ppi+lines,oracle+ppi",
+            "estimator": "nn-fast"}
 
 
 def five_times(u: pd.Series, c: pd.Series, factor: float = 5.0) -> dict:
@@ -121,12 +125,9 @@ def summarise(df: pd.DataFrame, methods: list[str]) -> tuple[pd.DataFrame, list[
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--realisations", type=int, default=10)
-    ap.add_argument("--scenarios", default=None,
-                    help="default random,vvds,flags,combined; a re-summary: the file's")
-    ap.add_argument("--methods", default=None, help="default none,lima+ppi+lines,"
-                    "success+ppi+lines,oracle+ppi; a re-summary: the file's")
-    ap.add_argument("--estimator", default=None,
-                    help="default nn-fast; a re-summary: the file's")
+    for name, value in DEFAULTS.items():
+        ap.add_argument(f"--{name}", default=None,
+                        help=f"default {value}; a re-summary: the file's")
     ap.add_argument("--n-boot", type=int, default=20)
     ap.add_argument("--output", default=str(HERE / "results" / "shift_realisations.json"))
     ap.add_argument("--first", type=int, default=0,
@@ -148,15 +149,12 @@ def main() -> None:
     elif not todo:
         raise SystemExit("no realisations: give --realisations > 0 or --include a file")
     resummary = not todo  # a new summary of the earlier file's rows
-    if resummary:  # keeps all the file's rows unless told otherwise
-        scen_d, meth_d, est_d = (",".join(old["scenario"].unique()),
-                                 ",".join(old["method"].unique()), prev_estimator)
-    else:
-        scen_d, meth_d, est_d = ("random,vvds,flags,combined",
-                                 "none,lima+ppi+lines,success+ppi+lines,oracle+ppi", "nn-fast")
-    args.scenarios = args.scenarios or scen_d
-    args.methods = args.methods or meth_d
-    args.estimator = args.estimator or est_d
+    # a re-summary keeps all the file's rows unless told otherwise
+    defaults = {"scenarios": ",".join(old["scenario"].unique()),
+                "methods": ",".join(old["method"].unique()),
+                "estimator": prev_estimator} if resummary else DEFAULTS
+    for name, value in defaults.items():
+        setattr(args, name, getattr(args, name) or value)
     methods = args.methods.split(",")
     if prev is not None:
         old = old[old["method"].isin(methods) & old["scenario"].isin(
