@@ -239,8 +239,8 @@ def success_weights(X_train, X_sci, z_train=None, mag_index: int = 0, n_mag: int
     shrinks their weights (≈ λ/(λ+1), as a regression on a noisy regressor is attenuated).
     On the VVDS-like benchmark the few labels above z = 1.5 get about two thirds of the
     science density they are due, which leaves a tail bias in the bins they contaminate that
-    ``mean_z_err`` does not fully cover (see the README's benchmark section; the balance's
-    unbiased U-statistic form is unstable there and was not adopted).
+    ``mean_z_err`` does not fully cover (see ``benchmarks/SHIFT.md``; the balance's unbiased
+    U-statistic form is unstable there and was not adopted).
 
     ``groups`` (one label per training object, e.g. its survey): a compilation of surveys
     with different targeting (colour cuts, magnitude limits) and success. One surface
