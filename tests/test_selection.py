@@ -21,6 +21,7 @@ from cosmoml.selection import (
     MagnitudeLimit,
     ManyBandPhotoZ,
     RatioGridMatch,
+    SelectionStep,
     SuccessCurve,
     Survey,
     combine_surveys,
@@ -66,6 +67,36 @@ def test_expressions_admit_only_arithmetic_on_bands(cat, bad):
 def test_missing_band_column_is_named(cat):
     with pytest.raises(CatalogError, match="mag_i_lsst"):
         Survey([MagnitudeLimit("i", 23)]).select(cat, mag_pattern="mag_{band}_lsst")
+
+
+class RedTargets(SelectionStep):
+    """A user's own step: red targets (u − i > 1.5, both detected), labels quantised to 1e-3."""
+
+    def keep(self, view, labels, rng):
+        return view.colour("u", "i") > 1.5  # NaN (a non-detection) fails
+
+    def relabel(self, view, labels, rng):
+        return labels.assign(z_spec=np.round(labels["z_spec"].to_numpy(), 3))
+
+
+def test_a_user_defined_step_composes_with_the_built_in_ones(cat):
+    out = Survey([MagnitudeLimit("i", 23.0), RedTargets()], name="red").select(cat, seed=2)
+    u, i = (np.where(np.abs(cat[b]) > 90, np.nan, cat[b]) for b in "ui")
+    with np.errstate(invalid="ignore"):
+        expect = (i < 23.0) & (u - i > 1.5)
+    assert (np.isnan(u) & (i < 23.0)).sum() > 50  # u non-detections for the NaN rule
+    np.testing.assert_array_equal(out["id"].to_numpy(), cat.loc[expect, "id"].to_numpy())
+    np.testing.assert_allclose(out["z_spec"], out["redshift"], atol=5e-4 + 1e-9)
+    z3 = out["z_spec"].to_numpy() * 1000
+    np.testing.assert_allclose(z3, np.round(z3), atol=1e-6)
+    assert (out["survey"] == "red").all() and (out["z_flag"] == 4).all()
+
+    class Broken(SelectionStep):
+        def keep(self, view, labels, rng):
+            return np.ones(3, dtype=bool)
+
+    with pytest.raises(ConfigError, match="Broken.*shape"):
+        Survey([Broken()]).select(cat)
 
 
 def test_line_confusion_redshifts_follow_wavelength_ratios(cat):
