@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv demo test lint bench bench-shift bench-shift-realisations bench-scale bench-calibration bench-glass bench-rail clean
+.PHONY: venv demo test lint bench bench-shift bench-shift-realisations bench-scale bench-nz-scale bench-calibration bench-glass bench-rail clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,9 @@ bench-shift-realisations: $(STAMP)
 
 bench-scale: $(STAMP)
 	$(BIN)/python benchmarks/scale.py
+
+bench-nz-scale: $(STAMP)
+	$(BIN)/python benchmarks/nz_scale.py
 
 bench-calibration: $(STAMP)
 	$(BIN)/python benchmarks/calibration.py

@@ -47,8 +47,10 @@ RAIL_PY = Path(os.environ.get("RAIL_VENV", HERE / ".rail-venv")) / "bin" / "pyth
 BANDS = "ugrizy"
 
 
-def make_catalogue(out: Path, rows: int, seed: int = 0, files: int = 10) -> None:
-    """Resample Buzzard galaxies with fresh photometric noise, chunk by chunk."""
+def make_catalogue(out: Path, rows: int, seed: int = 0, files: int = 10,
+                   max_true_i: float | None = None) -> None:
+    """Resample Buzzard galaxies with fresh photometric noise, chunk by chunk (only those
+    with true i < ``max_true_i`` when given)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
     from photerr import LsstErrorModel
@@ -56,6 +58,8 @@ def make_catalogue(out: Path, rows: int, seed: int = 0, files: int = 10) -> None
     from cosmoml.datasets import load_buzzard
 
     truth = load_buzzard(noise=False)
+    if max_true_i is not None:
+        truth = truth[truth["i"] < max_true_i].reset_index(drop=True)
     model = LsstErrorModel(nYrObs=10.0, ndFlag=99.0, sigLim=1.0)
     out.mkdir(parents=True, exist_ok=True)
     per_file = -(-rows // files)
