@@ -4,12 +4,13 @@
 `cosmoml nz` does not yet: the diagnostics, the correction and the per-bin stacks see the
 whole science sample, and its PDFs are held in memory. This measures what that costs.
 
-Training set: 8,700 Buzzard galaxies with i < 24 (as ``random`` in ``benchmarks/shift.py``).
-Science catalogues: Buzzard galaxies with true i < 24.5 resampled with fresh LSST 10-year
-noise (``scale.make_catalogue``), cut at observed i < 24, one parquet file per size. Each
-size runs `cosmoml nz TRAIN SCIENCE --output DIR` (defaults: ``--method auto``, estimator
-``nn``) in its own subprocess, so its peak RSS is its own. The table gives the rows, wall
-time, peak memory and the memory per 10⁶ science objects from the two largest sizes.
+Training set: 8,700 Buzzard galaxies with i < 24 (the size of ``random`` in
+``benchmarks/shift.py``). Science catalogues: Buzzard galaxies with true i < 24.5
+resampled with fresh LSST 10-year noise (``scale.make_catalogue``), cut at observed i <
+24, one parquet file per size. Each size runs `cosmoml nz TRAIN SCIENCE --output DIR`
+(defaults: ``--method auto``, estimator ``nn``) in its own subprocess, so its peak RSS is
+its own. The table gives the rows, wall time, peak memory and the memory per 10⁶ science
+objects from the two largest sizes.
 
     .venv/bin/python benchmarks/nz_scale.py [--rows 100000,300000,1000000]
 
