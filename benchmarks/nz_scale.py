@@ -1,8 +1,9 @@
 """How `cosmoml nz` scales with the science catalogue: wall time and peak memory.
 
-`cosmoml predict` streams a catalogue part by part (``benchmarks/scale.py``: flat memory);
-`cosmoml nz` does not yet: the diagnostics, the correction and the per-bin stacks see the
-whole science sample, and its PDFs are held in memory. This measures what that costs.
+`cosmoml predict` streams a catalogue part by part (``benchmarks/scale.py``: flat memory).
+`cosmoml nz` reads the whole science catalogue, and its diagnostics and correction see all
+of it; its PDFs are predicted in blocks (``cosmoml.nz.pipeline.SCIENCE_BLOCK`` rows) and
+summarised, never all held. This measures what that costs.
 
 Training set: 8,700 Buzzard galaxies with i < 24 (the size of ``random`` in
 ``benchmarks/shift.py``). Science catalogues: Buzzard galaxies with true i < 24.5

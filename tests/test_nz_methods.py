@@ -9,7 +9,8 @@ import pytest
 from cosmoml.catalog.columns import ColumnMap
 from cosmoml.datasets import load_buzzard
 from cosmoml.errors import ConfigError
-from cosmoml.nz import tomographic_nz
+from cosmoml.model import PhotoZModel
+from cosmoml.nz import pipeline, tomographic_nz
 from cosmoml.nz.methods import (
     binned_mean_std,
     bootstrap_std,
@@ -21,6 +22,7 @@ from cosmoml.nz.methods import (
     som_nz,
 )
 from cosmoml.nz.pipeline import estimate_nz, shift_features
+from cosmoml.nz.tomo import DES_Y1_EDGES, assign_bins
 from cosmoml.pdf import PDFs, make_grid
 from cosmoml.selection import MagnitudeLimit, SuccessCurve, Survey
 from cosmoml.shift import correct
@@ -132,6 +134,43 @@ def test_estimate_nz_end_to_end(shifted_samples):
     assert np.all(np.abs(t["delta_mean_z"]) < 0.05)
     with pytest.raises(ConfigError, match="unknown n\\(z\\) method"):
         estimate_nz(train, sci, COLS, method="magic")
+
+
+def test_science_pass_equals_predicting_the_whole_sample_at_once(shifted_samples):
+    """The science PDFs are predicted block by block and summarised, never all held: point
+    estimates, means, bins and per-bin stacks must equal those of the whole PDF matrix."""
+    train, sci = shifted_samples
+    sci = sci.iloc[:3000].reset_index(drop=True)
+    model = PhotoZModel("knn").fit(train, COLS)
+    used = np.random.default_rng(0).random(len(sci)) < 0.7
+    route = np.zeros(len(sci), dtype=np.int64)
+    route[::97] = -1  # rows no model predicts: no estimate, no bin
+    sp = pipeline._science_pass(sci, {0: model}, route, DES_Y1_EDGES, used, block=701)
+    pdfs, _ = model.predict_pdf(sci)
+    pdfs.pdf[route == -1] = np.nan
+    np.testing.assert_array_equal(sp.z_point, pdfs.median())
+    np.testing.assert_array_equal(sp.obj_mean, pdfs.mean())
+    bins = assign_bins(pdfs.median(), DES_Y1_EDGES)
+    np.testing.assert_array_equal(sp.bins, bins)
+    assert np.all(sp.bins[route == -1] == -1)
+    for b in range(4):
+        sel = (bins == b) & used
+        assert sp.pdf_count[b] == sel.sum() > 50
+        np.testing.assert_allclose(sp.stack(b), pdfs[sel].stack(), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("kw", [{"method": "lima", "nz_from": "ppi", "cull": True},
+                                {"method": "stratlearn"}])
+def test_the_result_does_not_depend_on_the_science_block_size(shifted_samples, monkeypatch,
+                                                              kw):
+    train, sci = shifted_samples
+    sci = sci.iloc[:3000]
+    whole = estimate_nz(train, sci, COLS, estimator="knn", n_boot=10, **kw)
+    monkeypatch.setattr(pipeline, "SCIENCE_BLOCK", 701)
+    blocks = estimate_nz(train, sci, COLS, estimator="knn", n_boot=10, **kw)
+    pd.testing.assert_frame_equal(blocks.assignments, whole.assignments)
+    np.testing.assert_allclose(blocks.nz, whole.nz, rtol=1e-12, atol=1e-12)
+    pd.testing.assert_frame_equal(blocks.table, whole.table, rtol=1e-12, atol=1e-12)
 
 
 def test_stratlearn_pipeline_predicts_every_valid_object(shifted_samples):

@@ -8,7 +8,9 @@ This is the library call behind ``cosmoml nz``:
 2. the correction (``none``, ``lima``, ``classifier``, ``stratlearn``, ``som``; ``auto``
    picks by :func:`choose_method`), optionally culling the uncovered science objects;
 3. a photo-z model trained with the correction's weights (per propensity stratum for
-   ``stratlearn``), PDFs of the science objects, bins by the PDF median;
+   ``stratlearn``), PDFs of the science objects, bins by the PDF median (predicted
+   :data:`SCIENCE_BLOCK` objects at a time and summarised: the science PDFs are never
+   all held in memory);
 4. n(z) per bin by stacking the science PDFs (SOM cells for ``som``), and the mean
    redshift's uncertainty: a bootstrap over science objects added in quadrature to the
    calibration sample's shot noise (:func:`cosmoml.nz.methods.calibration_noise`) and to
@@ -47,7 +49,7 @@ from cosmoml.nz.methods import (
     std_z,
 )
 from cosmoml.nz.tomo import DES_Y1_EDGES, assign_bins
-from cosmoml.pdf import PDFs
+from cosmoml.pdf import PDFs, _trapz_weights
 from cosmoml.registry import DEFAULT_ESTIMATOR
 from cosmoml.shift import Correction, ShiftDiagnostics, correct, diagnose, stratum_groups
 from cosmoml.shift.labels import line_confusion
@@ -58,6 +60,8 @@ NZ_METHODS = ("auto", "none", "lima", "classifier", "stratlearn", "som", "succes
 #: How a bin's n(z) is formed (besides SOM): stacked PDFs, weighted spec-z histogram, or the
 #: histogram of the science objects' point estimates (the naive baseline).
 NZ_FROM = ("stack", "dir", "point", "ppi")
+#: Science objects predicted at a time: their PDFs are summarised and dropped, never all held.
+SCIENCE_BLOCK = 100_000
 
 
 def choose_method(diag: ShiftDiagnostics) -> tuple[str, bool, str, str]:
@@ -250,17 +254,22 @@ def estimate_nz(
     # cleaner than the science sample's. For ``ppi`` the science objects are predicted by
     # the same fold models (each by one drawn at random), so that the residuals measured on
     # the training objects are those of the predictor the science objects see.
-    pdfs_train, pdfs_cf = _out_of_fold_pdfs(train, fit_cols, corr.weights, estimator,
-                                            params, seed,
-                                            science=sci if nz_from == "ppi" else None)
+    pdfs_train, fold_models, folds_sci = _out_of_fold_pdfs(
+        train, fit_cols, corr.weights, estimator, params, seed,
+        n_science=len(sci) if nz_from == "ppi" else None)
     if nz_from == "ppi":
-        pdfs = pdfs_cf
+        models, route = fold_models, folds_sci
     elif chosen == "stratlearn":
-        pdfs = _stratified_pdfs(train, sci, fit_cols, corr, valid_s, estimator, params)
+        models, route = _stratified_models(train, sci, fit_cols, corr, valid_s, estimator,
+                                           params)
     else:
-        model = PhotoZModel(estimator, estimator_params=params).fit(
-            train, fit_cols, sample_weight=corr.weights)
-        pdfs, _ = model.predict_pdf(sci, "science catalogue")
+        models = {0: PhotoZModel(estimator, estimator_params=params).fit(
+            train, fit_cols, sample_weight=corr.weights)}
+        route = np.zeros(len(sci), dtype=np.int64)
+    covered = np.zeros(len(sci), dtype=bool)
+    covered[valid_s] = corr.covered
+    used = covered if cull or chosen == "som" else np.ones(len(sci), dtype=bool)
+    science_pass = _science_pass(sci, models, route, edges, used)
     if label_model == "lines":
         flags = None if flag_column is None else train[flag_column].to_numpy()
         lc = line_confusion(pdfs_train, z_spec, flags, wavelength_range=line_window)
@@ -269,15 +278,10 @@ def estimate_nz(
             "fractions": lc.fractions, "miss_rate": lc.miss_rate,
             "expected_wrong": float(lc.p_wrong.sum()),
             "wavelength_range": None if line_window is None else list(line_window)}})
-    z_point = pdfs.median()
-    bins = assign_bins(z_point, edges)
+    z_point, bins = science_pass.z_point, science_pass.bins
     bins_train = assign_bins(pdfs_train.median(), edges)
-    covered = np.zeros(len(sci), dtype=bool)
-    covered[valid_s] = corr.covered
-
-    grid = pdfs.grid
-    obj_mean = pdfs.mean()  # per-object PDF means (NaN without a prediction)
-    used = covered if cull or chosen == "som" else np.ones(len(sci), dtype=bool)
+    grid = science_pass.grid
+    obj_mean = science_pass.obj_mean  # per-object PDF means (NaN without a prediction)
     cal_bias = np.full(n_bins, np.nan)
     oof_mean = pdfs_train.mean()  # out-of-fold photo-z of the training objects
     zhat_train = np.where(np.isfinite(oof_mean), oof_mean, z_spec)  # labels where none
@@ -314,11 +318,7 @@ def estimate_nz(
         _, err = binned_mean_std(z_point[ok], bins[ok], n_bins, n_boot=n_boot, seed=seed)
     else:  # stacked science PDFs ("stack", and "ppi" shifted by the calibration residual)
         ok = (bins >= 0) & used
-        nz = np.zeros((n_bins, grid.size))
-        for b in range(n_bins):
-            sel = (bins == b) & used
-            if sel.any():
-                nz[b] = pdfs[sel].stack()
+        nz = np.array([science_pass.stack(b) for b in range(n_bins)])
         _, err_sci = binned_mean_std(obj_mean[ok], bins[ok], n_bins, n_boot=n_boot, seed=seed)
         if nz_from == "ppi":
             # the (weighted) calibration sample's mean residual per bin is the stacking bias
@@ -399,34 +399,32 @@ def _closure(nz_of_photoz: np.ndarray, grid: np.ndarray, obj_mean: np.ndarray,
 
 
 def _out_of_fold_pdfs(train, columns, weights, estimator, params, seed, n_folds: int = 3,
-                      science: pd.DataFrame | None = None) -> tuple[PDFs, PDFs | None]:
-    """PDFs of each training object from a model that did not see it (seeded folds), and,
-    if ``science`` is given, of each science object from one of the same fold models drawn
-    at random (cross-fitting: both samples then see statistically the same predictor)."""
+                      n_science: int | None = None
+                      ) -> tuple[PDFs, dict[int, PhotoZModel], np.ndarray | None]:
+    """PDFs of each training object from a model that did not see it (seeded folds), the
+    fold models, and, if ``n_science`` is given, which fold model predicts each science
+    object (drawn at random: cross-fitting, so that both samples see statistically the same
+    predictor)."""
     rng = np.random.default_rng([seed, 7])
     folds = rng.integers(0, n_folds, len(train))
-    folds_sci = None if science is None else rng.integers(0, n_folds, len(science))
-    out = out_sci = None
+    folds_sci = None if n_science is None else rng.integers(0, n_folds, n_science)
+    out = None
+    models = {}
     for f in range(n_folds):
         fit, pred = folds != f, folds == f
-        model = PhotoZModel(estimator, estimator_params=params).fit(
+        models[f] = PhotoZModel(estimator, estimator_params=params).fit(
             train[fit].reset_index(drop=True), columns, sample_weight=weights[fit])
-        p, _ = model.predict_pdf(train[pred].reset_index(drop=True), "training catalogue")
+        p, _ = models[f].predict_pdf(train[pred].reset_index(drop=True), "training catalogue")
         if out is None:
             out = np.empty((len(train), p.grid.size), dtype=np.float32)
-            if science is not None:
-                out_sci = np.full((len(science), p.grid.size), np.nan, dtype=np.float32)
         out[pred] = p.pdf
-        if science is not None and (folds_sci == f).any():
-            q, _ = model.predict_pdf(science[folds_sci == f].reset_index(drop=True),
-                                     "science catalogue")
-            out_sci[folds_sci == f] = q.pdf
-    sci_pdfs = None if science is None else PDFs(p.grid, out_sci, normalised=True)
-    return PDFs(p.grid, out, normalised=True), sci_pdfs
+    return PDFs(p.grid, out, normalised=True), models, folds_sci
 
 
-def _stratified_pdfs(train, sci, columns, corr, valid_s, estimator, params):
-    """StratLearn: one model per propensity stratum (neighbours borrowed when too few)."""
+def _stratified_models(train, sci, columns, corr, valid_s, estimator, params
+                       ) -> tuple[dict[int, PhotoZModel], np.ndarray]:
+    """StratLearn: one model per propensity stratum (neighbours borrowed when too few), and
+    each science object's stratum (−1: no prediction)."""
     s_train = corr.info["strata_train"]
     s_sci = np.full(len(sci), -1)
     s_sci[valid_s] = corr.info["strata_science"]
@@ -436,17 +434,71 @@ def _stratified_pdfs(train, sci, columns, corr, valid_s, estimator, params):
     # hundred is dominated by its noise
     groups = stratum_groups(s_train, n_strata, min_train=min(max(500, len(train) // 5),
                                                              len(train)))
-    pdf = grid = None
+    models = {}
     for s, (lo, hi) in enumerate(groups):
-        sel = (s_train >= lo) & (s_train <= hi)
-        model = PhotoZModel(estimator, estimator_params=params).fit(
-            train[sel].reset_index(drop=True), columns)
-        mask = s_sci == s
-        if not mask.any():
+        if not (s_sci == s).any():
             continue
-        p, _ = model.predict_pdf(sci[mask].reset_index(drop=True), "science catalogue")
-        if grid is None:
-            grid = p.grid
-            pdf = np.full((len(sci), grid.size), np.nan, dtype=np.float32)
-        pdf[mask] = p.pdf
-    return PDFs(grid, pdf, normalised=True)
+        sel = (s_train >= lo) & (s_train <= hi)
+        models[s] = PhotoZModel(estimator, estimator_params=params).fit(
+            train[sel].reset_index(drop=True), columns)
+    return models, s_sci
+
+
+@dataclass
+class _SciencePass:
+    """What the n(z) needs of the science PDFs: per-object point estimate (PDF median),
+    mean and bin, and per bin the sum and count of the used objects' PDFs."""
+
+    grid: np.ndarray
+    z_point: np.ndarray
+    obj_mean: np.ndarray
+    bins: np.ndarray
+    pdf_sum: np.ndarray  # (n_bins, grid) float64
+    pdf_count: np.ndarray  # (n_bins,)
+
+    def stack(self, b: int) -> np.ndarray:
+        """Bin ``b``'s stacked n(z), as :meth:`cosmoml.pdf.PDFs.stack` of its used objects."""
+        if self.pdf_count[b] == 0:
+            return np.zeros(self.grid.size)
+        nz = self.pdf_sum[b] / self.pdf_count[b]
+        return nz / (nz @ _trapz_weights(self.grid))
+
+
+def _science_pass(sci, models: dict[int, PhotoZModel], route: np.ndarray, edges, used,
+                  block: int | None = None) -> _SciencePass:
+    """Predict the science sample ``block`` rows (default :data:`SCIENCE_BLOCK`) at a time,
+    each row by ``models[route]`` (no model: no prediction), keeping only what
+    :class:`_SciencePass` holds: memory is then a few numbers per object instead of a PDF
+    per object (1.2 KB on the default grid). A row's PDF does not depend on the rows
+    predicted with it, so this equals predicting the whole sample at once (up to the
+    summation order of the stacks)."""
+    block = block or SCIENCE_BLOCK
+    grid = next(iter(models.values())).estimator_.grid_
+    n, n_bins = len(sci), len(edges) - 1
+    z_point, obj_mean = np.full(n, np.nan), np.full(n, np.nan)
+    bins = np.full(n, -1, dtype=np.int64)
+    pdf_sum, pdf_count = np.zeros((n_bins, grid.size)), np.zeros(n_bins)
+    for start in range(0, n, block):
+        rows = np.arange(start, min(n, start + block))
+        pdf = None  # in the estimator's own precision (float32 or float64)
+        for key, model in models.items():
+            mine = route[rows] == key
+            if mine.any():
+                p, _ = model.predict_pdf(sci.iloc[rows[mine]].reset_index(drop=True),
+                                         "science catalogue")
+                if pdf is None:
+                    pdf = np.full((rows.size, grid.size), np.nan, dtype=p.pdf.dtype)
+                pdf[mine] = p.pdf
+        if pdf is None:
+            pdf = np.full((rows.size, grid.size), np.nan, dtype=np.float32)
+        p = PDFs(grid, pdf, normalised=True)
+        z_point[rows], obj_mean[rows] = p.median(), p.mean()
+        b_rows = assign_bins(z_point[rows], edges)
+        bins[rows] = b_rows
+        ok = used[rows] & ~np.isnan(pdf[:, 0])
+        for b in range(n_bins):
+            sel = ok & (b_rows == b)
+            if sel.any():
+                pdf_sum[b] += pdf[sel].sum(axis=0, dtype=np.float64)
+                pdf_count[b] += sel.sum()
+    return _SciencePass(grid, z_point, obj_mean, bins, pdf_sum, pdf_count)
