@@ -127,6 +127,18 @@ def test_bad_science_file_is_named_and_nothing_written(pair, tmp_path):
     assert r.returncode == 2
     assert "bad.parquet" in r.stderr and "'r'" in r.stderr
     assert not out.exists() or not any(out.iterdir())
+    # a value that is not a number: the file, the column and the row are named, for the
+    # n(z) and for the diagnostics
+    text = sci.drop(columns=["redshift"]).astype({"g": object})
+    text.loc[7, "g"] = "faint?"
+    text.to_csv(tmp_path / "text.csv", index=False)
+    for cmd in (["nz"], ["shift", "diagnose"]):
+        r = run(*cmd, d / "spec.parquet", tmp_path / "text.csv",
+                *(["--output", out, "-q"] if cmd == ["nz"] else []))
+        assert r.returncode == 2, r.stderr
+        assert "text.csv: column 'g' has non-numeric value(s) such as 'faint?' (rows [7])" \
+            in r.stderr, r.stderr
+    assert not out.exists() or not any(out.iterdir())
     r = run("shift", "weights", d / "spec.parquet", d / "science.parquet", "--method", "magic",
             "--output", tmp_path / "w.parquet")
     assert r.returncode == 2 and "unknown correction 'magic'" in r.stderr

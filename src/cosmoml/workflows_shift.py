@@ -100,7 +100,7 @@ def nz(
                       label_model=None if line_confusion is None
                       else ("lines" if line_confusion else "none"), flag_column=flag_column,
                       line_window=line_window, survey_column=survey_column,
-                      train_source=str(train))
+                      train_source=str(train), science_source=str(science))
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
     grid = res.grid
@@ -151,7 +151,8 @@ def shift_diagnose(
 ) -> ShiftDiagnostics:
     """Diagnostics of TRAIN against SCIENCE (optionally written as JSON)."""
     df_t, df_s, cols_t, cols_s = load_pair(train, science, **columns)
-    X_t, X_s, valid, names = shift_features(df_t, df_s, cols_t, cols_s)
+    X_t, X_s, valid, names = shift_features(df_t, df_s, cols_t, cols_s,
+                                            (str(train), str(science)))
     diag = diagnose(X_t, X_s[valid], names, random_state=seed)
     if json_file:
         with atomic_path(json_file) as tmp:
@@ -173,7 +174,7 @@ def shift_weights(
     (``survey_column``: the training objects' survey, for ``success`` on a compilation)."""
     df_t, df_s, cols_t, cols_s = load_pair(
         train, science, **columns, extra_train_columns=[survey_column] if survey_column else [])
-    X_t, X_s, valid, _ = shift_features(df_t, df_s, cols_t, cols_s)
+    X_t, X_s, valid, _ = shift_features(df_t, df_s, cols_t, cols_s, (str(train), str(science)))
     # only the 'success' weights read the training redshifts
     z_train = (redshift_labels(df_t, cols_t.z_column, str(train)) if method == "success"
                else None)

@@ -80,19 +80,21 @@ def choose_method(diag: ShiftDiagnostics) -> tuple[str, bool, str, str]:
 
 
 def shift_features(train: pd.DataFrame, science: pd.DataFrame, columns: ColumnMap,
-                   science_columns: ColumnMap | None = None):
+                   science_columns: ColumnMap | None = None,
+                   sources: tuple[str, str] = ("training catalogue", "science catalogue")):
     """Colours + reference magnitude of both samples (limits learned on the training set).
 
     Returns ``(X_train, X_science, valid_science, names)``; training rows must all be valid.
+    ``sources``: how errors name the two catalogues (their files, from the CLI).
     """
-    mags_t = _photometry(train, columns, "training catalogue")[0]
-    mags_s = _photometry(science, science_columns or columns, "science catalogue")[0]
+    mags_t = _photometry(train, columns, sources[0])[0]
+    mags_s = _photometry(science, science_columns or columns, sources[1])[0]
     feats = PhotometryFeatures(columns.bands, policy="limit", magnitudes="reference").fit(mags_t)
     X_t, valid_t = feats.transform(mags_t)
     X_s, valid_s = feats.transform(mags_s)
     if not valid_t.all():
         raise ConfigError(
-            f"training catalogue: {int((~valid_t).sum())} rows have no detection in any band; "
+            f"{sources[0]}: {int((~valid_t).sum())} rows have no detection in any band; "
             "remove them"
         )
     return X_t, X_s, valid_s, feats.feature_names
@@ -157,6 +159,7 @@ def estimate_nz(
     line_window: tuple[float, float] | None = None,
     survey_column: str | None = None,
     train_source: str = "training catalogue",
+    science_source: str = "science catalogue",
 ) -> NZResult:
     """Tomographic n(z) of ``science`` calibrated on ``train`` (see the module docstring).
 
@@ -195,8 +198,8 @@ def estimate_nz(
     ``survey_column``: the training objects' survey, for a compilation of surveys; the
     ``success`` correction then fits one success surface per combination of the surveys'
     targeting footprints (:func:`cosmoml.shift.weights.success_weights`, ``groups``); other
-    corrections ignore it. ``train_source``: how errors about the training labels, flags
-    and surveys name the training catalogue (its file, from the CLI).
+    corrections ignore it. ``train_source``, ``science_source``: how errors name the two
+    catalogues (their files, from the CLI).
     """
     if n_boot < 2:
         raise ConfigError(f"n_boot must be at least 2 (the per-bin errors are bootstrap "
@@ -214,7 +217,8 @@ def estimate_nz(
     edges = np.asarray(edges, dtype=float)
     n_bins = edges.size - 1
     sci_cols = science_columns or columns
-    X_t, X_s_all, valid_s, names = shift_features(train, science, columns, sci_cols)
+    X_t, X_s_all, valid_s, names = shift_features(train, science, columns, sci_cols,
+                                                  (train_source, science_source))
     X_s = X_s_all[valid_s]
     diag = diagnostics or diagnose(X_t, X_s, names, random_state=seed)
     if method == "auto":
@@ -269,7 +273,7 @@ def estimate_nz(
     covered = np.zeros(len(sci), dtype=bool)
     covered[valid_s] = corr.covered
     used = covered if cull or chosen == "som" else np.ones(len(sci), dtype=bool)
-    science_pass = _science_pass(sci, models, route, edges, used)
+    science_pass = _science_pass(sci, models, route, edges, used, science_source)
     if label_model == "lines":
         flags = None if flag_column is None else train[flag_column].to_numpy()
         lc = line_confusion(pdfs_train, z_spec, flags, wavelength_range=line_window)
@@ -465,7 +469,8 @@ class _SciencePass:
 
 
 def _science_pass(sci, models: dict[int, PhotoZModel], route: np.ndarray, edges, used,
-                  block: int | None = None) -> _SciencePass:
+                  source: str = "science catalogue", block: int | None = None
+                  ) -> _SciencePass:
     """Predict the science sample ``block`` rows (default :data:`SCIENCE_BLOCK`) at a time,
     each row by ``models[route]`` (no model: no prediction), keeping only what
     :class:`_SciencePass` holds: memory is then a few numbers per object instead of a PDF
@@ -484,8 +489,7 @@ def _science_pass(sci, models: dict[int, PhotoZModel], route: np.ndarray, edges,
         for key, model in models.items():
             mine = route[rows] == key
             if mine.any():
-                p, _ = model.predict_pdf(sci.iloc[rows[mine]].reset_index(drop=True),
-                                         "science catalogue")
+                p, _ = model.predict_pdf(sci.iloc[rows[mine]].reset_index(drop=True), source)
                 if pdf is None:
                     pdf = np.full((rows.size, grid.size), np.nan, dtype=p.pdf.dtype)
                 pdf[mine] = p.pdf
