@@ -25,17 +25,19 @@ import json
 import os
 import platform
 import resource
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+from scale import make_catalogue, run_child  # benchmarks/ is on sys.path as a script
+
 HERE = Path(__file__).resolve().parent
 
 
 def child(train: str, science: str, out: str) -> None:
-    """Run `cosmoml nz` in this process; print its wall time and peak RSS as JSON."""
+    """Run `cosmoml nz` in this process; print its wall time and peak RSS as JSON (exit with
+    its status if it failed)."""
     from cosmoml.cli import main
 
     t0 = time.perf_counter()
@@ -49,13 +51,14 @@ def child(train: str, science: str, out: str) -> None:
     seconds = time.perf_counter() - t0
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # MiB (Linux: KiB)
     print(json.dumps({"status": status, "seconds": seconds, "peak_mib": peak}))
+    if status:
+        sys.exit(status)
 
 
 def science_file(work: Path, rows: int) -> tuple[Path, int]:
     """One parquet file of ``rows`` science objects with observed i < 24."""
     import pandas as pd
 
-    from scale import make_catalogue  # benchmarks/ is on sys.path when run as a script
 
     tmp = work / f"raw_{rows}"
     make_catalogue(tmp, int(rows / 0.6), seed=rows, files=1, max_true_i=24.5)  # ~70% pass
@@ -72,14 +75,8 @@ def measure(work: Path, train, sizes: list[int]) -> list[dict]:
     rows = []
     for n in sizes:
         sci, n_sci = science_file(work, n)
-        r = subprocess.run([sys.executable, __file__, "--child", str(work / "spec.parquet"),
-                            str(sci), str(work / f"nz_{n}")], capture_output=True, text=True,
-                           check=False)
-        if r.returncode != 0:
-            raise RuntimeError(r.stderr[-2000:])
-        res = json.loads(r.stdout.strip().splitlines()[-1])
-        if res["status"] != 0:
-            raise RuntimeError(f"cosmoml nz exited with {res['status']}: {r.stderr[-2000:]}")
+        res = run_child(str(work / "spec.parquet"), str(sci), str(work / f"nz_{n}"),
+                        script=__file__)
         diag = json.loads((work / f"nz_{n}" / "diagnostics.json").read_text())
         rows.append({"science_rows": n_sci, "train_rows": len(train),
                      "method": diag.get("method"), **res})

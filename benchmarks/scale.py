@@ -119,8 +119,10 @@ def child(kind: str, model: str, data: str, out: str, encoding: str) -> None:
                       "peak_mib": peak}))
 
 
-def run_child(*args: str) -> dict:
-    r = subprocess.run([sys.executable, __file__, "--child", *args], capture_output=True,
+def run_child(*args: str, script: str = __file__) -> dict:
+    """Run ``script --child ARGS`` in a fresh interpreter (its peak RSS is its own) and
+    return the JSON it prints last; its stderr in the error if it fails."""
+    r = subprocess.run([sys.executable, script, "--child", *args], capture_output=True,
                        text=True, check=False)
     if r.returncode != 0:
         raise RuntimeError(r.stderr[-2000:])

@@ -49,7 +49,7 @@ from cosmoml.nz.methods import (
     std_z,
 )
 from cosmoml.nz.tomo import DES_Y1_EDGES, assign_bins
-from cosmoml.pdf import PDFs, _trapz_weights
+from cosmoml.pdf import PDFs
 from cosmoml.registry import DEFAULT_ESTIMATOR
 from cosmoml.shift import Correction, ShiftDiagnostics, correct, diagnose, stratum_groups
 from cosmoml.shift.labels import line_confusion
@@ -464,8 +464,7 @@ class _SciencePass:
         """Bin ``b``'s stacked n(z), as :meth:`cosmoml.pdf.PDFs.stack` of its used objects."""
         if self.pdf_count[b] == 0:
             return np.zeros(self.grid.size)
-        nz = self.pdf_sum[b] / self.pdf_count[b]
-        return nz / (nz @ _trapz_weights(self.grid))
+        return PDFs(self.grid, self.pdf_sum[b][None], normalised=True).stack()
 
 
 def _science_pass(sci, models: dict[int, PhotoZModel], route: np.ndarray, edges, used,
@@ -493,15 +492,14 @@ def _science_pass(sci, models: dict[int, PhotoZModel], route: np.ndarray, edges,
                 if pdf is None:
                     pdf = np.full((rows.size, grid.size), np.nan, dtype=p.pdf.dtype)
                 pdf[mine] = p.pdf
-        if pdf is None:
-            pdf = np.full((rows.size, grid.size), np.nan, dtype=np.float32)
+        if pdf is None:  # no row of this block has a model: no estimates, no bins
+            continue
         p = PDFs(grid, pdf, normalised=True)
         z_point[rows], obj_mean[rows] = p.median(), p.mean()
-        b_rows = assign_bins(z_point[rows], edges)
+        b_rows = assign_bins(z_point[rows], edges)  # −1 where there is no PDF
         bins[rows] = b_rows
-        ok = used[rows] & ~np.isnan(pdf[:, 0])
         for b in range(n_bins):
-            sel = ok & (b_rows == b)
+            sel = used[rows] & (b_rows == b)
             if sel.any():
                 pdf_sum[b] += pdf[sel].sum(axis=0, dtype=np.float64)
                 pdf_count[b] += sel.sum()
