@@ -1,19 +1,23 @@
 """How `cosmoml nz` scales with the science catalogue: wall time and peak memory.
 
-`cosmoml predict` streams a catalogue part by part (``benchmarks/scale.py``: flat memory).
-`cosmoml nz` reads the whole science catalogue, and its diagnostics and correction see all
-of it; its PDFs are predicted in blocks (``cosmoml.nz.pipeline.SCIENCE_BLOCK`` rows) and
-summarised, never all held. This measures what that costs.
+`cosmoml nz` holds a science catalogue of up to ``--sample-rows`` (default 2 million)
+rows in memory: its diagnostics and correction see all of it, and its PDFs are predicted
+in blocks (``cosmoml.nz.pipeline.SCIENCE_BLOCK`` rows) and summarised, never all held. A
+larger catalogue is read and predicted part by part, with the diagnostics and correction
+from a random sample of ``--sample-rows`` rows, and the per-object results written as
+they come (:class:`cosmoml.nz.science.ScienceFiles`): its memory should not grow with the
+catalogue. This measures both.
 
 Training set: 8,700 Buzzard galaxies with i < 24 (the size of ``random`` in
 ``benchmarks/shift.py``). Science catalogues: Buzzard galaxies with true i < 24.5
 resampled with fresh LSST 10-year noise (``scale.make_catalogue``), cut at observed i <
 24, one parquet file per size. Each size runs `cosmoml nz TRAIN SCIENCE --output DIR`
 (defaults: ``--method auto``, estimator ``nn``) in its own subprocess, so its peak RSS is
-its own. The table gives the rows, wall time, peak memory and the memory per 10⁶ science
-objects from the two largest sizes.
+its own. The table gives the rows, whether they were held in memory, the wall time and
+peak memory; and for each mode the memory per 10⁶ science objects from its two largest
+sizes.
 
-    .venv/bin/python benchmarks/nz_scale.py [--rows 100000,300000,1000000]
+    .venv/bin/python benchmarks/nz_scale.py [--rows 100000,1000000,3000000,10000000]
 
 Results: ``benchmarks/results/nz_scale.json``.
 """
@@ -56,17 +60,26 @@ def child(train: str, science: str, out: str) -> None:
 
 
 def science_file(work: Path, rows: int) -> tuple[Path, int]:
-    """One parquet file of ``rows`` science objects with observed i < 24."""
-    import pandas as pd
+    """One parquet file of ``rows`` science objects with observed i < 24 (written batch by
+    batch: the catalogue is never all in memory; row groups of 100,000)."""
+    import shutil
 
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
 
     tmp = work / f"raw_{rows}"
     make_catalogue(tmp, int(rows / 0.6), seed=rows, files=1, max_true_i=24.5)  # ~70% pass
-    cat = pd.read_parquet(tmp / "cat_000.parquet")
-    cat = cat[cat["i"] < 24].iloc[:rows].reset_index(drop=True)
-    path = work / f"science_{rows}.parquet"
-    cat.to_parquet(path)
-    return path, len(cat)
+    raw = pq.ParquetFile(tmp / "cat_000.parquet")
+    path, n = work / f"science_{rows}.parquet", 0
+    with pq.ParquetWriter(path, raw.schema_arrow) as writer:
+        for batch in raw.iter_batches(100_000):
+            kept = batch.filter(pc.less(batch.column("i"), 24.0)).slice(0, rows - n)
+            writer.write_batch(kept, row_group_size=100_000)
+            n += kept.num_rows
+            if n >= rows:
+                break
+    shutil.rmtree(tmp)
+    return path, n
 
 
 def measure(work: Path, train, sizes: list[int]) -> list[dict]:
@@ -78,16 +91,27 @@ def measure(work: Path, train, sizes: list[int]) -> list[dict]:
         res = run_child(str(work / "spec.parquet"), str(sci), str(work / f"nz_{n}"),
                         script=__file__)
         diag = json.loads((work / f"nz_{n}" / "diagnostics.json").read_text())
+        in_memory = int(diag["sample_rows"]) >= int(diag["science_rows"])
         rows.append({"science_rows": n_sci, "train_rows": len(train),
+                     "sample_rows": int(diag["sample_rows"]), "in_memory": in_memory,
                      "method": diag.get("method"), **res})
-        print(f"{n_sci:>10,} science rows: {res['seconds']:6.0f} s, "
-              f"{res['peak_mib']:7,.0f} MiB", flush=True)
+        sci.unlink()
+        print(f"{n_sci:>10,} science rows ({'in memory' if in_memory else 'part by part'}): "
+              f"{res['seconds']:6.0f} s, {res['peak_mib']:7,.0f} MiB", flush=True)
     return rows
+
+
+def slope(rows: list[dict]) -> float | None:
+    """Peak MiB per 10⁶ science rows between the two largest of ``rows``."""
+    if len(rows) < 2:
+        return None
+    a, b = rows[-2], rows[-1]
+    return (b["peak_mib"] - a["peak_mib"]) / (b["science_rows"] - a["science_rows"]) * 1e6
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--rows", default="100000,300000,1000000",
+    ap.add_argument("--rows", default="100000,1000000,3000000,10000000",
                     help="comma-separated science sizes")
     ap.add_argument("--output", default=str(HERE / "results" / "nz_scale.json"))
     ap.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
@@ -106,19 +130,20 @@ def main() -> None:
     train = pool[pool["i"] < 24].iloc[:8_700].reset_index(drop=True)
     with tempfile.TemporaryDirectory(prefix="cosmoml_nz_scale_") as tmp:
         rows = measure(Path(tmp), train, sizes)
-    slope = None
-    if len(rows) >= 2:
-        a, b = rows[-2], rows[-1]
-        slope = (b["peak_mib"] - a["peak_mib"]) / (b["science_rows"] - a["science_rows"]) * 1e6
-    print("\n| science rows | method | seconds | peak MiB |\n| --- | --- | --- | --- |")
+    slopes = {mode: slope([r for r in rows if r["in_memory"] == (mode == "in_memory")])
+              for mode in ("in_memory", "part_by_part")}
+    print("\n| science rows | read | method | seconds | peak MiB |\n"
+          "| --- | --- | --- | --- | --- |")
     for r in rows:
-        print(f"| {r['science_rows']:,} | {r['method']} | {r['seconds']:.0f} | "
-              f"{r['peak_mib']:,.0f} |")
-    if slope is not None:
-        print(f"\npeak memory grows by {slope:,.0f} MiB per 10⁶ science objects")
+        print(f"| {r['science_rows']:,} | {'in memory' if r['in_memory'] else 'part by part'} "
+              f"| {r['method']} | {r['seconds']:.0f} | {r['peak_mib']:,.0f} |")
+    for mode, s in slopes.items():
+        if s is not None:
+            print(f"\n{mode.replace('_', ' ')}: peak memory grows by {s:,.0f} MiB per 10⁶ "
+                  "science objects")
     out = {"benchmark": "nz_scale", "cosmoml_version": __version__,
            "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
-           "rows": rows, "mib_per_million": slope,
+           "rows": rows, "mib_per_million": slopes,
            "date": pd.Timestamp.now(tz="UTC").isoformat()}
     Path(args.output).parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(args.output) as tmp:

@@ -38,3 +38,16 @@ def synthetic_catalog(n: int = 3000, seed: int = 0, noise: float = 0.02) -> pd.D
 @pytest.fixture(scope="session")
 def synth() -> pd.DataFrame:
     return synthetic_catalog()
+
+
+@pytest.fixture(scope="session")
+def shifted_samples():
+    """A covered but strongly shifted spec-z sample drawn from the science sample itself
+    (as spec-z targets are): success falls steeply with magnitude."""
+    from cosmoml.datasets import load_buzzard
+    from cosmoml.selection import MagnitudeLimit, SuccessCurve, Survey
+
+    cat = load_buzzard(25_000, seed=2)
+    sci = cat[cat["i"] < 24.0].reset_index(drop=True)
+    survey = Survey([MagnitudeLimit("i", 24.0), SuccessCurve("i", m50=23.0, width=0.4)])
+    return survey.select(sci, seed=1), sci

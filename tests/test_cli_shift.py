@@ -55,6 +55,36 @@ def test_nz_writes_bins_assignments_and_summary(pair):
         assert abs(row.mean_z - truth[sel].mean()) < 0.05
 
 
+def test_nz_of_a_catalogue_larger_than_the_sample_held_in_memory(pair, tmp_path):
+    """SCIENCE as a directory of two files, more rows than --sample-rows: read and
+    predicted part by part, every object assigned in catalogue order."""
+    d, _, sci = pair
+    parts = tmp_path / "science"
+    parts.mkdir()
+    half = len(sci) // 2
+    sci.drop(columns="redshift").iloc[:half].to_parquet(parts / "a.parquet")
+    sci.drop(columns="redshift").iloc[half:].to_parquet(parts / "b.parquet")
+    out = tmp_path / "nz_out"
+    r = run("nz", d / "spec.parquet", parts, "--output", out, "--estimator", "knn",
+            "--n-boot", "10", "--sample-rows", "2500", "-q")
+    assert r.returncode == 0, r.stderr
+    diag = json.loads((out / "diagnostics.json").read_text())
+    assert diag["science_rows"] == str(len(sci)) and diag["sample_rows"] == "2500"
+    assert diag["method"] == "lima+ppi+lines+cull"
+    a = pd.read_parquet(out / "assignments.parquet")
+    assert (a["id"].to_numpy() == sci["id"].to_numpy()).all()
+    nz = pd.read_parquet(out / "nz.parquet")
+    assert nz["n_objects"].sum() == (a["bin"] >= 0).sum()
+    truth = sci["redshift"].to_numpy()
+    for row in nz.itertuples():
+        sel = (a["bin"].to_numpy() == row.bin) & a["covered"].to_numpy()
+        assert abs(row.mean_z - truth[sel].mean()) < 0.05
+    r = run("nz", d / "spec.parquet", parts, "--output", tmp_path / "o2", "--method", "som",
+            "--sample-rows", "2500", "-q")
+    assert r.returncode == 2 and "part by part" in r.stderr, r.stderr
+    assert not (tmp_path / "o2").exists()
+
+
 def test_shift_diagnose_and_weights(pair):
     d, spec, _ = pair
     r = run("shift", "diagnose", d / "spec.parquet", d / "science.parquet", "--json",

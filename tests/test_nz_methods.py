@@ -24,7 +24,7 @@ from cosmoml.nz.methods import (
 from cosmoml.nz.pipeline import estimate_nz, shift_features
 from cosmoml.nz.tomo import DES_Y1_EDGES, assign_bins
 from cosmoml.pdf import PDFs, make_grid
-from cosmoml.selection import MagnitudeLimit, SuccessCurve, Survey
+from cosmoml.selection import MagnitudeLimit, Survey
 from cosmoml.shift import correct
 
 GRID = make_grid(0.0, 3.0, 301)
@@ -90,16 +90,6 @@ def test_bootstrap_and_calibration_noise_match_sigma_over_root_n():
     assert np.isinf(calibration_noise(nz, GRID, np.ones(100, int), 1)[0])  # no training object
 
 
-@pytest.fixture(scope="module")
-def shifted_samples():
-    """A covered but strongly shifted spec-z sample drawn from the science sample itself
-    (as spec-z targets are): success falls steeply with magnitude."""
-    cat = load_buzzard(25_000, seed=2)
-    sci = cat[cat["i"] < 24.0].reset_index(drop=True)
-    survey = Survey([MagnitudeLimit("i", 24.0), SuccessCurve("i", m50=23.0, width=0.4)])
-    return survey.select(sci, seed=1), sci
-
-
 COLS = ColumnMap(list("ugrizy"), "{band}", "{band}_err", z_column="z_spec", id_column="id")
 
 
@@ -142,10 +132,19 @@ def test_science_pass_equals_predicting_the_whole_sample_at_once(shifted_samples
     train, sci = shifted_samples
     sci = sci.iloc[:3000].reset_index(drop=True)
     model = PhotoZModel("knn").fit(train, COLS)
-    used = np.random.default_rng(0).random(len(sci)) < 0.7
+    covered = np.random.default_rng(0).random(len(sci)) < 0.7
     route = np.zeros(len(sci), dtype=np.int64)
     route[::97] = -1  # rows no model predicts: no estimate, no bin
-    sp = pipeline._science_pass(sci, {0: model}, route, DES_Y1_EDGES, used, block=701)
+    route[:701] = -1  # a whole block without a model
+
+    def blocks():
+        return ((sci.iloc[a:a + 701], covered[a:a + 701], route[a:a + 701])
+                for a in range(0, len(sci), 701))
+
+    sp = pipeline._science_pass(blocks(), {0: model}, DES_Y1_EDGES, restrict=True)
+    sums = pipeline._science_pass(blocks(), {0: model}, DES_Y1_EDGES, restrict=True,
+                                  keep_objects=False)
+    assert sums.bins is None and sums.z_point is None
     pdfs, _ = model.predict_pdf(sci)
     pdfs.pdf[route == -1] = np.nan
     np.testing.assert_array_equal(sp.z_point, pdfs.median())
@@ -153,10 +152,23 @@ def test_science_pass_equals_predicting_the_whole_sample_at_once(shifted_samples
     bins = assign_bins(pdfs.median(), DES_Y1_EDGES)
     np.testing.assert_array_equal(sp.bins, bins)
     assert np.all(sp.bins[route == -1] == -1)
+    np.testing.assert_array_equal(sp.used, covered)
+    means = pdfs.mean()
+    assert sp.all_n == int((covered & (route == 0)).sum())
+    assert sp.all_sum / sp.all_n == pytest.approx(means[covered & (route == 0)].mean(),
+                                                  rel=1e-12)
     for b in range(4):
-        sel = (bins == b) & used
-        assert sp.pdf_count[b] == sel.sum() > 50
+        sel = (bins == b) & covered
+        assert sp.n_used[b] == sums.n_used[b] == sel.sum() > 50
+        assert sp.n[b] == (bins == b).sum() and sp.n_covered[b] == sel.sum()
         np.testing.assert_allclose(sp.stack(b), pdfs[sel].stack(), rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(sums.stack(b), sp.stack(b), rtol=1e-12, atol=1e-12)
+        assert sp.bin_mean()[b] == pytest.approx(means[sel].mean(), rel=1e-12)
+        # without the objects, the error is σ/√n, which the bootstrap estimates
+        assert sums.bin_mean_err(0, 0)[b] == pytest.approx(means[sel].std() / np.sqrt(
+            sel.sum()), rel=1e-9)
+        assert sp.bin_mean_err(400, 0)[b] == pytest.approx(sums.bin_mean_err(0, 0)[b],
+                                                           rel=0.12)
 
 
 @pytest.mark.parametrize("kw", [{"method": "lima", "nz_from": "ppi", "cull": True},

@@ -406,20 +406,26 @@ def nz_cmd(
     edges: str = typer.Option("0.2,0.43,0.63,0.9,1.3", help="Tomographic bin edges."),
     seed: int = typer.Option(0, help="Random seed (recorded in the outputs)."),
     n_boot: int = typer.Option(100, help="Bootstrap resamples for the uncertainties."),
+    sample_rows: int = typer.Option(
+        None, help="Science rows held in memory (default 2 million). A larger SCIENCE is "
+        "read and predicted part by part, with diagnostics and correction from a random "
+        "sample of this many rows."),
     param: list[str] = typer.Option(None, help="Estimator hyper-parameter key=value."),
     bands: str = _BANDS, mag_pattern: str = _MAGP, err_pattern: str = _ERRP,
     z_column: str = _ZCOL, id_column: str = _IDCOL, group: str = _GROUP,
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),
 ) -> None:
     """Tomographic n(z) of a science sample, corrected for an unrepresentative training set:
-    writes nz.parquet, assignments.parquet, diagnostics.json and summary.html."""
+    writes nz.parquet, assignments.parquet, diagnostics.json and summary.html. SCIENCE may
+    be a file, a directory of files or a glob pattern, of any size."""
     from cosmoml.workflows_shift import nz as run
 
     cols = _column_opts(bands, mag_pattern, err_pattern, z_column, id_column, group)
     kw = dict(method=method, estimator=estimator, edges=_edges(edges),
               seed=seed, n_boot=n_boot, params=_parse_params(param), cull=cull,
               nz_from=nz_from, line_confusion=line_confusion, flag_column=flag_column,
-              line_window=_window(line_window), survey_column=survey_column, **cols)
+              line_window=_window(line_window), survey_column=survey_column,
+              sample_rows=sample_rows, **cols)
     if quiet:
         res = run(train, science, output, **kw)
     else:

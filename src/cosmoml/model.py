@@ -231,7 +231,7 @@ class PhotoZModel:
             "cosmoml_version": __version__,
             "model": str(model_path),
             "estimator": self.estimator,
-            "grid": json.dumps([float(grid[0]), float(grid[-1]), int(grid.size)]),
+            "grid": grid_json(grid),
             "seed": json.dumps(self.estimator_.get_params().get("random_state")),
         }
 
@@ -335,6 +335,11 @@ class PhotoZModel:
             raise ConfigError("PhotoZModel is not fitted; call fit() or load() first")
 
 
+def grid_json(grid: np.ndarray) -> str:
+    """A redshift grid as output files record it (``grid`` metadata): ``[zmin, zmax, n]``."""
+    return json.dumps([float(grid[0]), float(grid[-1]), int(grid.size)])
+
+
 def _numeric(
     df: pd.DataFrame, column: str, source: str, bad_values: str = "raise"
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -346,10 +351,11 @@ def _numeric(
     values = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=float)
     bad = np.isnan(values) & raw.notna().to_numpy()
     if bad.any():
-        rows = np.flatnonzero(bad)[:5].tolist()
-        example = raw.iloc[rows[0]]
+        first = np.flatnonzero(bad)[:5]
+        example = raw.iloc[first[0]]
         if bad_values == "raise" or bad.sum() == raw.notna().sum():
             what = "holds no numbers" if bad_values == "flag" else "has non-numeric value(s)"
+            rows = df.index[first].tolist()  # the frame's row labels (a file's row numbers)
             raise CatalogError(
                 f"{source}: column {column!r} {what} such as {example!r} (rows {rows})"
             )

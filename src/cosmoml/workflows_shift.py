@@ -28,10 +28,18 @@ import pandas as pd
 from cosmoml import __version__
 from cosmoml.catalog.columns import ColumnMap, resolve_columns
 from cosmoml.catalog.io import atomic_path, read_columns, read_table, write_table
+from cosmoml.engine.parts import expand_inputs
 from cosmoml.errors import CatalogError
-from cosmoml.model import redshift_labels
+from cosmoml.model import grid_json, redshift_labels
 from cosmoml.nz import DES_Y1_EDGES
-from cosmoml.nz.pipeline import NZResult, estimate_nz, shift_features, survey_labels
+from cosmoml.nz.pipeline import (
+    SCIENCE_BLOCK,
+    NZResult,
+    estimate_nz,
+    shift_features,
+    survey_labels,
+)
+from cosmoml.nz.science import SAMPLE_ROWS, ScienceFiles
 from cosmoml.registry import DEFAULT_ESTIMATOR
 from cosmoml.shift import ShiftDiagnostics, correct, diagnose
 
@@ -49,27 +57,44 @@ def load_pair(
 ) -> tuple[pd.DataFrame, pd.DataFrame, ColumnMap, ColumnMap]:
     """Read a training (spec-z) and a science catalogue with the same photometry columns
     (and ``extra_train_columns`` of the training catalogue, e.g. its confidence flags)."""
+    df_t, cols_t = load_train(train, bands, mag_pattern, err_pattern, z_column, id_column,
+                              group, extra_train_columns)
+    cols_s = science_columns(cols_t, science, group)
+    need_s = cols_s.photometry_columns() + ([cols_s.id_column] if cols_s.id_column else [])
+    df_s = read_table(science, need_s, group)
+    if len(df_s) == 0:
+        raise CatalogError(f"{science}: catalogue has no rows")
+    return df_t, df_s, cols_t, cols_s
+
+
+def load_train(train: str | os.PathLike, bands=None, mag_pattern=None, err_pattern=None,
+               z_column=None, id_column=None, group=None, extra_train_columns=()
+               ) -> tuple[pd.DataFrame, ColumnMap]:
+    """The training catalogue's columns (resolved as ``cosmoml train`` does) and its rows."""
     train_available = read_columns(train, group)
     missing = [c for c in extra_train_columns if c not in train_available]
     if missing:
         raise CatalogError(f"{train}: no column(s) {missing} in the training catalogue")
-    extra_train_columns = list(extra_train_columns)
     cols_t = resolve_columns(train_available, str(train), bands, mag_pattern,
                              err_pattern, z_column, id_column, need_z=True)
+    need_t = cols_t.photometry_columns() + [cols_t.z_column] + (
+        [cols_t.id_column] if cols_t.id_column else []) + list(extra_train_columns)
+    df_t = read_table(train, need_t, group)
+    if len(df_t) == 0:
+        raise CatalogError(f"{train}: catalogue has no rows")
+    return df_t, cols_t
+
+
+def science_columns(cols_t: ColumnMap, science: str | os.PathLike, group=None) -> ColumnMap:
+    """The science catalogue's columns: the training set's photometry, its errors and id
+    where the science file has them."""
     sci_available = read_columns(science, group)
     cols_s = ColumnMap(cols_t.bands, cols_t.mag_pattern,
                        cols_t.err_pattern if all(c in sci_available for c in cols_t.err_columns)
                        else None, None,
                        cols_t.id_column if cols_t.id_column in sci_available else None)
     cols_s.check(sci_available, str(science))
-    need_t = cols_t.photometry_columns() + [cols_t.z_column] + (
-        [cols_t.id_column] if cols_t.id_column else []) + extra_train_columns
-    need_s = cols_s.photometry_columns() + ([cols_s.id_column] if cols_s.id_column else [])
-    df_t = read_table(train, need_t, group)
-    df_s = read_table(science, need_s, group)
-    if len(df_t) == 0 or len(df_s) == 0:
-        raise CatalogError(f"{train if len(df_t) == 0 else science}: catalogue has no rows")
-    return df_t, df_s, cols_t, cols_s
+    return cols_s
 
 
 def nz(
@@ -88,29 +113,46 @@ def nz(
     flag_column: str | None = None,
     line_window: tuple[float, float] | None = None,
     survey_column: str | None = None,
+    sample_rows: int | None = None,
     **columns,
 ) -> NZResult:
-    """Tomographic n(z) of SCIENCE calibrated on TRAIN; writes the files listed above."""
-    df_t, df_s, cols_t, cols_s = load_pair(
-        train, science, **columns,
-        extra_train_columns=[c for c in (flag_column, survey_column) if c])
-    res = estimate_nz(df_t, df_s, cols_t, method=method, estimator=estimator, edges=edges,
+    """Tomographic n(z) of SCIENCE calibrated on TRAIN; writes the files listed above.
+
+    SCIENCE may be a file, a directory of files or a glob. Up to ``sample_rows`` (default
+    :data:`cosmoml.nz.science.SAMPLE_ROWS`) science rows are held in memory; a larger
+    catalogue is read and predicted part by part, its diagnostics and correction from a
+    seeded random sample of ``sample_rows`` rows (:class:`cosmoml.nz.science.ScienceFiles`),
+    with memory that does not grow with it.
+    """
+    out = Path(output_dir)
+    df_t, cols_t = load_train(train, **columns,
+                              extra_train_columns=[c for c in (flag_column, survey_column)
+                                                   if c])
+    group = columns.get("group")
+    files = expand_inputs(science)
+    sample_rows = SAMPLE_ROWS if sample_rows is None else sample_rows
+    meta = {"cosmoml_version": __version__, "estimator": estimator, "seed": str(seed),
+            "train": str(train), "science": str(science)}
+    cols_s = science_columns(cols_t, files[0], group)
+    sci = ScienceFiles(files, cols_s, sample_rows, SCIENCE_BLOCK, group,
+                       out / "assignments.parquet", meta)
+    meta.update(science_rows=str(sci.n_rows), sample_rows=str(min(sample_rows, sci.n_rows)))
+    if sci.n_rows <= sample_rows:  # held in memory: the per-object results too
+        sci = sci.sample(seed)[0]
+    res = estimate_nz(df_t, sci, cols_t, method=method, estimator=estimator, edges=edges,
                       seed=seed, n_boot=n_boot, science_columns=cols_s,
                       estimator_params=params, cull=cull, nz_from=nz_from,
                       label_model=None if line_confusion is None
                       else ("lines" if line_confusion else "none"), flag_column=flag_column,
                       line_window=line_window, survey_column=survey_column,
                       train_source=str(train), science_source=str(science))
-    out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
-    grid = res.grid
-    meta = {"cosmoml_version": __version__, "method": res.method, "estimator": estimator,
-            "seed": str(seed), "train": str(train), "science": str(science),
-            "grid": json.dumps([float(grid[0]), float(grid[-1]), int(grid.size)])}
+    meta.update(method=res.method, grid=grid_json(res.grid))
     table = res.table.copy()
     table["nz"] = list(res.nz.astype(np.float32))
     write_table(table, out / "nz.parquet", metadata=meta)
-    write_table(res.assignments, out / "assignments.parquet", metadata=meta)
+    if res.assignments is not None:  # else written part by part by estimate_nz
+        write_table(res.assignments, out / "assignments.parquet", metadata=meta)
     doc = {**meta, "diagnostics": {**res.diagnostics.to_dict(), "warnings": res.warnings},
            "correction": _jsonable(res.correction.summary())}
     with atomic_path(out / "diagnostics.json") as tmp:

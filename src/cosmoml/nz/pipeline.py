@@ -27,7 +27,7 @@ This is the library call behind ``cosmoml nz``:
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -36,7 +36,7 @@ import pandas as pd
 from cosmoml.catalog.columns import ColumnMap
 from cosmoml.catalog.features import PhotometryFeatures
 from cosmoml.errors import ConfigError
-from cosmoml.model import PhotoZModel, _photometry, redshift_labels
+from cosmoml.model import PhotoZModel, _photometry, grid_json, redshift_labels
 from cosmoml.nz.methods import (
     binned_mean_std,
     bootstrap_std,
@@ -48,6 +48,7 @@ from cosmoml.nz.methods import (
     som_nz,
     std_z,
 )
+from cosmoml.nz.science import ScienceFiles, assignment_writer
 from cosmoml.nz.tomo import DES_Y1_EDGES, assign_bins
 from cosmoml.pdf import PDFs
 from cosmoml.registry import DEFAULT_ESTIMATOR
@@ -87,17 +88,27 @@ def shift_features(train: pd.DataFrame, science: pd.DataFrame, columns: ColumnMa
     Returns ``(X_train, X_science, valid_science, names)``; training rows must all be valid.
     ``sources``: how errors name the two catalogues (their files, from the CLI).
     """
-    mags_t = _photometry(train, columns, sources[0])[0]
-    mags_s = _photometry(science, science_columns or columns, sources[1])[0]
-    feats = PhotometryFeatures(columns.bands, policy="limit", magnitudes="reference").fit(mags_t)
-    X_t, valid_t = feats.transform(mags_t)
-    X_s, valid_s = feats.transform(mags_s)
-    if not valid_t.all():
-        raise ConfigError(
-            f"{sources[0]}: {int((~valid_t).sum())} rows have no detection in any band; "
-            "remove them"
-        )
+    feats, X_t = _fit_shift_features(train, columns, sources[0])
+    X_s, valid_s = _shift_transform(feats, science, science_columns or columns, sources[1])
     return X_t, X_s, valid_s, feats.feature_names
+
+
+def _fit_shift_features(train: pd.DataFrame, columns: ColumnMap, source: str
+                        ) -> tuple[PhotometryFeatures, np.ndarray]:
+    """The shift features fitted on the training set, and its rows (all must be valid)."""
+    mags = _photometry(train, columns, source)[0]
+    feats = PhotometryFeatures(columns.bands, policy="limit", magnitudes="reference").fit(mags)
+    X_t, valid_t = feats.transform(mags)
+    if not valid_t.all():
+        raise ConfigError(f"{source}: {int((~valid_t).sum())} rows have no detection in any "
+                          "band; remove them")
+    return feats, X_t
+
+
+def _shift_transform(feats: PhotometryFeatures, df: pd.DataFrame, columns: ColumnMap,
+                     source: str) -> tuple[np.ndarray, np.ndarray]:
+    """Shift features of ``df``'s rows and which rows have them (a detection somewhere)."""
+    return feats.transform(_photometry(df, columns, source)[0])
 
 
 def survey_labels(train: pd.DataFrame, survey_column: str | None,
@@ -139,7 +150,7 @@ class NZResult:
 
 def estimate_nz(
     train: pd.DataFrame,
-    science: pd.DataFrame,
+    science: pd.DataFrame | ScienceFiles,
     columns: ColumnMap,
     method: str = "auto",
     estimator: str = DEFAULT_ESTIMATOR,
@@ -216,9 +227,17 @@ def estimate_nz(
         raise ConfigError(f"unknown n(z) method {method!r}; choose one of {NZ_METHODS}")
     edges = np.asarray(edges, dtype=float)
     n_bins = edges.size - 1
-    sci_cols = science_columns or columns
-    X_t, X_s_all, valid_s, names = shift_features(train, science, columns, sci_cols,
-                                                  (train_source, science_source))
+    files = science if isinstance(science, ScienceFiles) else None
+    if files is not None:
+        sci_cols, science_source = files.columns, files.source
+        if z_true is not None:
+            raise ConfigError("z_true needs the science sample in memory (a DataFrame)")
+        sci = files.sample(seed)[0]  # what the diagnostics and the correction see
+    else:
+        sci_cols, sci = science_columns or columns, science.reset_index(drop=True)
+    feats, X_t = _fit_shift_features(train, columns, train_source)
+    names = feats.feature_names
+    X_s_all, valid_s = _shift_transform(feats, sci, sci_cols, science_source)
     X_s = X_s_all[valid_s]
     diag = diagnostics or diagnose(X_t, X_s, names, random_state=seed)
     if method == "auto":
@@ -232,6 +251,11 @@ def estimate_nz(
         chosen, cull = method, bool(cull)
         nz_from = nz_from or "stack"
     label_model = None if label_model == "none" else label_model
+    if files is not None and (chosen in ("stratlearn", "som") or nz_from == "point"):
+        raise ConfigError(f"a science catalogue read part by part ({files.n_rows} rows, more "
+                          f"than the {files.sample_rows} sampled) takes the corrections none, "
+                          "lima, classifier and success with nz_from stack, ppi or dir; not "
+                          f"{chosen} with {nz_from}")
     if nz_from == "ppi" and chosen in ("stratlearn", "som"):
         raise ConfigError(f"nz_from='ppi' needs a weighting correction (none, lima, "
                           f"classifier, success), not {chosen!r}: it shifts stacked PDFs by the "
@@ -250,7 +274,6 @@ def estimate_nz(
     # photo-z model(s) trained with the correction's weights
     params = dict(estimator_params or {})
     params.setdefault("random_state", seed)
-    sci = science.reset_index(drop=True)
     fit_cols = columns if labels_column is None else ColumnMap(
         **{**columns.__dict__, "z_column": labels_column})
     # the training set's own bins come from out-of-fold predictions: in-sample ones are too
@@ -260,7 +283,7 @@ def estimate_nz(
     # the training objects are those of the predictor the science objects see.
     pdfs_train, fold_models, folds_sci = _out_of_fold_pdfs(
         train, fit_cols, corr.weights, estimator, params, seed,
-        n_science=len(sci) if nz_from == "ppi" else None)
+        n_science=len(sci) if nz_from == "ppi" and files is None else None)
     if nz_from == "ppi":
         models, route = fold_models, folds_sci
     elif chosen == "stratlearn":
@@ -270,10 +293,23 @@ def estimate_nz(
         models = {0: PhotoZModel(estimator, estimator_params=params).fit(
             train, fit_cols, sample_weight=corr.weights)}
         route = np.zeros(len(sci), dtype=np.int64)
-    covered = np.zeros(len(sci), dtype=bool)
-    covered[valid_s] = corr.covered
-    used = covered if cull or chosen == "som" else np.ones(len(sci), dtype=bool)
-    science_pass = _science_pass(sci, models, route, edges, used, science_source)
+    name = (chosen + ("" if nz_from == "stack" else f"+{nz_from}")
+            + ("+lines" if label_model else "") + ("+cull" if cull else ""))
+    restrict = bool(cull) or chosen == "som"  # the n(z) speaks for the covered objects only
+    if files is None:
+        covered = np.zeros(len(sci), dtype=bool)
+        covered[valid_s] = corr.covered
+        blocks = ((sci.iloc[a:a + SCIENCE_BLOCK], covered[a:a + SCIENCE_BLOCK],
+                   route[a:a + SCIENCE_BLOCK]) for a in range(0, len(sci), SCIENCE_BLOCK))
+        science_pass = _science_pass(blocks, models, edges, restrict, science_source)
+    else:
+        blocks = _file_blocks(files, feats, corr, seed if nz_from == "ppi" else None,
+                              len(fold_models))
+        meta = {**files.metadata, "method": name, "grid": grid_json(pdfs_train.grid)}
+        with assignment_writer(files.assignments, meta) as out:
+            science_pass = _science_pass(blocks, models, edges, restrict, science_source,
+                                         keep_objects=False, write=out,
+                                         id_column=sci_cols.id_column)
     if label_model == "lines":
         flags = None if flag_column is None else train[flag_column].to_numpy()
         lc = line_confusion(pdfs_train, z_spec, flags, wavelength_range=line_window)
@@ -282,17 +318,16 @@ def estimate_nz(
             "fractions": lc.fractions, "miss_rate": lc.miss_rate,
             "expected_wrong": float(lc.p_wrong.sum()),
             "wavelength_range": None if line_window is None else list(line_window)}})
-    z_point, bins = science_pass.z_point, science_pass.bins
+    sp = science_pass
     bins_train = assign_bins(pdfs_train.median(), edges)
-    grid = science_pass.grid
-    obj_mean = science_pass.obj_mean  # per-object PDF means (NaN without a prediction)
+    grid = sp.grid
     cal_bias = np.full(n_bins, np.nan)
     oof_mean = pdfs_train.mean()  # out-of-fold photo-z of the training objects
     zhat_train = np.where(np.isfinite(oof_mean), oof_mean, z_spec)  # labels where none
     residual = oof_mean - z_spec  # out-of-fold PDF mean minus label, per training object
     if chosen == "som":  # SOM n(z) speaks only for the gold objects
         cells_t, cells_s = corr.info["cells_train"], corr.info["cells_science"]
-        b_valid = bins[valid_s]
+        b_valid = sp.bins[valid_s]
         nz = som_nz(cells_t, z_spec, bins_train, cells_s, b_valid, grid, n_bins)
         mu = mean_z(nz, grid)
 
@@ -303,8 +338,8 @@ def estimate_nz(
                                  b_valid[j], grid, n_bins), grid)
 
         err = bootstrap_std(stat, max(len(cells_t), len(cells_s)), n_boot, seed)
-        cal_bias = _closure(som_nz(cells_t, zhat_train, bins_train, cells_s, b_valid, grid,
-                                   n_bins), grid, obj_mean, bins, used, n_bins)
+        cal_bias = mean_z(som_nz(cells_t, zhat_train, bins_train, cells_s, b_valid, grid,
+                                 n_bins), grid) - sp.bin_mean()
         err = np.sqrt(err**2 + np.nan_to_num(cal_bias) ** 2)
     elif nz_from == "dir":
         nz = dir_nz(z_spec, bins_train, grid, n_bins, corr.weights)
@@ -312,18 +347,17 @@ def estimate_nz(
         _, err = binned_mean_std(z_spec, bins_train, n_bins, weights=corr.weights,
                                  n_boot=n_boot, seed=seed)
         err = np.hypot(err, _weight_spread(corr, sw, z_spec, bins_train, n_bins))
-        cal_bias = _closure(dir_nz(zhat_train, bins_train, grid, n_bins, corr.weights), grid,
-                            obj_mean, bins, used, n_bins)
+        cal_bias = mean_z(dir_nz(zhat_train, bins_train, grid, n_bins, corr.weights),
+                          grid) - sp.bin_mean()
         err = np.sqrt(err**2 + np.nan_to_num(cal_bias) ** 2)
     elif nz_from == "point":
-        ok = (bins >= 0) & used
-        nz = point_nz(z_point[ok], bins[ok], grid, n_bins)
+        ok = (sp.bins >= 0) & sp.used
+        nz = point_nz(sp.z_point[ok], sp.bins[ok], grid, n_bins)
         mu = mean_z(nz, grid)
-        _, err = binned_mean_std(z_point[ok], bins[ok], n_bins, n_boot=n_boot, seed=seed)
+        _, err = binned_mean_std(sp.z_point[ok], sp.bins[ok], n_bins, n_boot=n_boot, seed=seed)
     else:  # stacked science PDFs ("stack", and "ppi" shifted by the calibration residual)
-        ok = (bins >= 0) & used
-        nz = np.array([science_pass.stack(b) for b in range(n_bins)])
-        _, err_sci = binned_mean_std(obj_mean[ok], bins[ok], n_bins, n_boot=n_boot, seed=seed)
+        nz = np.array([sp.stack(b) for b in range(n_bins)])
+        err_sci = sp.bin_mean_err(n_boot, seed)
         if nz_from == "ppi":
             # the (weighted) calibration sample's mean residual per bin is the stacking bias
             # of this predictor; each bin's n(z) is shifted by it
@@ -345,36 +379,31 @@ def estimate_nz(
     # the uncovered objects a bin still speaks for: nothing in the training set constrains
     # their redshifts, so they may move the bin's mean by about their fraction times the
     # bin's width; said in the error rather than hidden (zero when culled, and for SOM)
-    uncovered = np.array([np.mean(~covered[(bins == b) & used]) if ((bins == b) & used).any()
-                          else 0.0 for b in range(n_bins)])
+    uncovered = np.divide(sp.n_used_uncovered, sp.n_used, out=np.zeros(n_bins),
+                          where=sp.n_used > 0)
     err = np.sqrt(err**2 + np.nan_to_num(uncovered * std_z(nz, grid)) ** 2)
 
-    has_mean = np.isfinite(obj_mean) & used
-    mean_all = float(np.mean(obj_mean[has_mean])) if has_mean.any() else np.nan
+    mean_all = sp.all_sum / sp.all_n if sp.all_n else np.nan
     if nz_from == "ppi":  # the whole sample's mean, corrected by the whole training set
         mean_all -= float(np.average(residual, weights=corr.weights))
     rows = []
     for b in range(n_bins):
-        sel = bins == b
         row = {
             "bin": b, "z_lo": edges[b], "z_hi": edges[b + 1], "mean_z": mu[b],
-            "mean_z_err": err[b], "covered_fraction": float(covered[sel].mean()) if sel.any()
-            else np.nan, "n_objects": int(sel.sum()), "calibration_bias": cal_bias[b],
+            "mean_z_err": err[b], "covered_fraction": sp.n_covered[b] / sp.n[b] if sp.n[b]
+            else np.nan, "n_objects": int(sp.n[b]), "calibration_bias": cal_bias[b],
         }
         if z_true is not None:
-            zt = np.asarray(z_true, dtype=float)[sel & used]
+            zt = np.asarray(z_true, dtype=float)[(sp.bins == b) & sp.used]
             mt = zt.mean() if zt.size else np.nan
             row.update(mean_z_true=mt, delta_mean_z=mu[b] - mt,
                        delta_mean_z_scaled=abs(mu[b] - mt) / (1 + mt))
         rows.append(row)
     table = pd.DataFrame(rows)
-    assignments = pd.DataFrame({"bin": bins.astype(np.int16), "z_phot": z_point,
-                                "covered": covered})
-    if sci_cols.id_column and sci_cols.id_column in sci.columns:
-        assignments.insert(0, sci_cols.id_column, sci[sci_cols.id_column].to_numpy())
-    name = (chosen + ("" if nz_from == "stack" else f"+{nz_from}")
-            + ("+lines" if label_model else "") + ("+cull" if cull else ""))
-    return NZResult(name, table, nz, grid, assignments, diag, corr, mean_all, used)
+    assignments = None
+    if files is None:
+        assignments = _assignments(sci, sci_cols.id_column, sp.bins, sp.z_point, sp.covered)
+    return NZResult(name, table, nz, grid, assignments, diag, corr, mean_all, sp.used)
 
 
 def _weight_spread(corr, sw, values, bins_train, n_bins: int) -> np.ndarray:
@@ -387,19 +416,6 @@ def _weight_spread(corr, sw, values, bins_train, n_bins: int) -> np.ndarray:
                              weights=w if sw is None else w * sw)[0]
              for w in corr.weight_draws()]
     return np.nan_to_num(np.std(means, axis=0, ddof=1))
-
-
-def _closure(nz_of_photoz: np.ndarray, grid: np.ndarray, obj_mean: np.ndarray,
-             bins: np.ndarray, used: np.ndarray, n_bins: int) -> np.ndarray:
-    """Per bin, the calibration run on the training objects' out-of-fold photo-z instead
-    of their labels, minus the science objects' own mean photo-z: where the photo-z are
-    known on both sides, how far the (weighted) training set misses the science sample.
-    A DIR or SOM bin's labels inherit that mismatch; it is added to the error, not
-    subtracted (the photo-z are a proxy for the redshift, not the redshift)."""
-    sci = np.array([np.nanmean(obj_mean[(bins == b) & used])
-                    if ((bins == b) & used & np.isfinite(obj_mean)).any() else np.nan
-                    for b in range(n_bins)])
-    return mean_z(nz_of_photoz, grid) - sci
 
 
 def _out_of_fold_pdfs(train, columns, weights, estimator, params, seed, n_folds: int = 3,
@@ -450,57 +466,159 @@ def _stratified_models(train, sci, columns, corr, valid_s, estimator, params
 
 @dataclass
 class _SciencePass:
-    """What the n(z) needs of the science PDFs: per-object point estimate (PDF median),
-    mean and bin, and per bin the sum and count of the used objects' PDFs."""
+    """What the n(z) needs of the science PDFs, summed over the science objects: per bin,
+    the objects, the covered ones, the *used* ones (all, or the covered ones when the n(z)
+    is restricted to them), the used uncovered ones, the used objects' PDF sum and the sum
+    and sum of squares of their PDF means; over all used objects with a PDF, the sum and
+    count of PDF means. With ``keep_objects`` also per object (in catalogue order): point
+    estimate (PDF median), PDF mean, bin (−1: outside all bins or no PDF), covered, used;
+    otherwise those are None."""
 
     grid: np.ndarray
-    z_point: np.ndarray
-    obj_mean: np.ndarray
-    bins: np.ndarray
-    pdf_sum: np.ndarray  # (n_bins, grid) float64
-    pdf_count: np.ndarray  # (n_bins,)
+    n_bins: int
+    keep_objects: bool = True
+
+    def __post_init__(self) -> None:
+        zeros = lambda: np.zeros(self.n_bins)  # noqa: E731
+        self.pdf_sum = np.zeros((self.n_bins, self.grid.size))
+        self.n, self.n_covered, self.n_used, self.n_used_uncovered = (zeros() for _ in "1234")
+        self.mean_sum, self.mean_sumsq = zeros(), zeros()
+        self.all_sum, self.all_n = 0.0, 0
+        self._objects: list[tuple] = []
+
+    def add(self, pdf: np.ndarray | None, covered: np.ndarray, used: np.ndarray,
+            edges: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Add a block of objects (``pdf``: their PDFs, NaN rows without one; None: no row
+        has one); returns their point estimates and bins."""
+        n = covered.size
+        z_point, obj_mean = np.full(n, np.nan), np.full(n, np.nan)
+        if pdf is not None:
+            p = PDFs(self.grid, pdf, normalised=True)
+            z_point, obj_mean = p.median(), p.mean()
+        bins = assign_bins(z_point, edges)  # −1 where there is no PDF
+        for b in range(self.n_bins):
+            sel = bins == b
+            use = sel & used
+            self.n[b] += sel.sum()
+            self.n_covered[b] += (sel & covered).sum()
+            self.n_used[b] += use.sum()
+            self.n_used_uncovered[b] += (use & ~covered).sum()
+            if use.any():
+                self.pdf_sum[b] += pdf[use].sum(axis=0, dtype=np.float64)
+                self.mean_sum[b] += obj_mean[use].sum()
+                self.mean_sumsq[b] += np.square(obj_mean[use]).sum()
+        has = used & np.isfinite(obj_mean)
+        self.all_sum += float(obj_mean[has].sum())
+        self.all_n += int(has.sum())
+        if self.keep_objects:
+            self._objects.append((z_point, obj_mean, bins, covered, used))
+        return z_point, bins
+
+    def finish(self) -> _SciencePass:
+        """Join the kept per-object arrays."""
+        names = ("z_point", "obj_mean", "bins", "covered", "used")
+        joined = ([np.concatenate(c) for c in zip(*self._objects, strict=True)]
+                  if self._objects else [None] * 5)
+        for name, value in zip(names, joined, strict=True):
+            setattr(self, name, value)
+        self._objects = []
+        return self
 
     def stack(self, b: int) -> np.ndarray:
         """Bin ``b``'s stacked n(z), as :meth:`cosmoml.pdf.PDFs.stack` of its used objects."""
-        if self.pdf_count[b] == 0:
+        if self.n_used[b] == 0:
             return np.zeros(self.grid.size)
         return PDFs(self.grid, self.pdf_sum[b][None], normalised=True).stack()
 
+    def bin_mean(self) -> np.ndarray:
+        """Per bin, the mean of the used objects' PDF means (NaN for an empty bin). DIR and
+        SOM compare it with the same calibration run on the training objects' out-of-fold
+        photo-z (their *closure*): where the photo-z are known on both sides, how far the
+        weighted training set misses the science sample."""
+        return np.divide(self.mean_sum, self.n_used, out=np.full(self.n_bins, np.nan),
+                         where=self.n_used > 0)
 
-def _science_pass(sci, models: dict[int, PhotoZModel], route: np.ndarray, edges, used,
-                  source: str = "science catalogue", block: int | None = None
-                  ) -> _SciencePass:
-    """Predict the science sample ``block`` rows (default :data:`SCIENCE_BLOCK`) at a time,
-    each row by ``models[route]`` (no model: no prediction), keeping only what
-    :class:`_SciencePass` holds: memory is then a few numbers per object instead of a PDF
-    per object (1.2 KB on the default grid). A row's PDF does not depend on the rows
-    predicted with it, so this equals predicting the whole sample at once (up to the
-    summation order of the stacks)."""
-    block = block or SCIENCE_BLOCK
+    def bin_mean_err(self, n_boot: int, seed: int) -> np.ndarray:
+        """Per bin, the standard error of :meth:`bin_mean` over the science objects: their
+        bootstrap when the objects are kept, else σ/√n from the sums (what the bootstrap
+        estimates; with millions of objects it is far below every other error)."""
+        if self.keep_objects:
+            ok = (self.bins >= 0) & self.used
+            return binned_mean_std(self.obj_mean[ok], self.bins[ok], self.n_bins,
+                                   n_boot=n_boot, seed=seed)[1]
+        mean = self.bin_mean()
+        with np.errstate(invalid="ignore", divide="ignore"):
+            var = np.maximum(self.mean_sumsq / self.n_used - mean**2, 0.0)
+            return np.where(self.n_used > 1, np.sqrt(var / self.n_used), np.nan)
+
+
+def _science_pass(blocks: Iterable[tuple[pd.DataFrame, np.ndarray, np.ndarray]],
+                  models: dict[int, PhotoZModel], edges, restrict: bool,
+                  source: str = "science catalogue", keep_objects: bool = True,
+                  write: Callable[[pd.DataFrame], None] | None = None,
+                  id_column: str | None = None) -> _SciencePass:
+    """Predict the science sample block by block — ``(rows, covered, route)``: each row by
+    ``models[route]`` (no model: no prediction) — keeping only what :class:`_SciencePass`
+    sums: memory is then a few numbers per object (``keep_objects``) or none, instead of a
+    PDF per object (1.2 KB on the default grid). ``restrict``: the n(z) uses the covered
+    objects only. ``write``, if given, receives each block's assignment rows. A row's PDF
+    does not depend on the rows predicted with it, so this equals predicting the whole
+    sample at once (up to the summation order of the sums)."""
     grid = next(iter(models.values())).estimator_.grid_
-    n, n_bins = len(sci), len(edges) - 1
-    z_point, obj_mean = np.full(n, np.nan), np.full(n, np.nan)
-    bins = np.full(n, -1, dtype=np.int64)
-    pdf_sum, pdf_count = np.zeros((n_bins, grid.size)), np.zeros(n_bins)
-    for start in range(0, n, block):
-        rows = np.arange(start, min(n, start + block))
+    edges = np.asarray(edges, dtype=float)
+    out = _SciencePass(grid, edges.size - 1, keep_objects)
+    for df, covered, route in blocks:
         pdf = None  # in the estimator's own precision (float32 or float64)
         for key, model in models.items():
-            mine = route[rows] == key
+            mine = route == key
             if mine.any():
-                p, _ = model.predict_pdf(sci.iloc[rows[mine]].reset_index(drop=True), source)
+                p, _ = model.predict_pdf(df[mine].reset_index(drop=True), source)
                 if pdf is None:
-                    pdf = np.full((rows.size, grid.size), np.nan, dtype=p.pdf.dtype)
+                    pdf = np.full((len(df), grid.size), np.nan, dtype=p.pdf.dtype)
                 pdf[mine] = p.pdf
-        if pdf is None:  # no row of this block has a model: no estimates, no bins
-            continue
-        p = PDFs(grid, pdf, normalised=True)
-        z_point[rows], obj_mean[rows] = p.median(), p.mean()
-        b_rows = assign_bins(z_point[rows], edges)  # −1 where there is no PDF
-        bins[rows] = b_rows
-        for b in range(n_bins):
-            sel = used[rows] & (b_rows == b)
-            if sel.any():
-                pdf_sum[b] += pdf[sel].sum(axis=0, dtype=np.float64)
-                pdf_count[b] += sel.sum()
-    return _SciencePass(grid, z_point, obj_mean, bins, pdf_sum, pdf_count)
+        used = covered if restrict else np.ones(len(df), dtype=bool)
+        z_point, bins = out.add(pdf, covered, used, edges)
+        if write is not None:
+            write(_assignments(df, id_column, bins, z_point, covered))
+    return out.finish()
+
+
+def _assignments(df: pd.DataFrame, id_column: str | None, bins, z_point, covered
+                 ) -> pd.DataFrame:
+    """The per-object output rows (``assignments.parquet``)."""
+    out = pd.DataFrame({"bin": np.asarray(bins).astype(np.int16), "z_phot": z_point,
+                        "covered": covered})
+    if id_column and id_column in df.columns:
+        out.insert(0, id_column, df[id_column].to_numpy())
+    return out
+
+
+#: Rows per draw of the ``ppi`` fold routing of a catalogue read part by part: a fixed
+#: size, so that the routing (and so the result) does not depend on the block size.
+_ROUTE_BLOCK = 1 << 16
+
+
+def _fold_routes(seed: int, start: int, n: int, n_folds: int) -> np.ndarray:
+    """The fold model of catalogue rows ``start .. start + n − 1`` (``ppi``, read part by
+    part): row r's from ``default_rng([seed, 8, r // _ROUTE_BLOCK])``."""
+    first, last = start // _ROUTE_BLOCK, (start + n - 1) // _ROUTE_BLOCK
+    routes = np.concatenate([np.random.default_rng([seed, 8, j]).integers(
+        0, n_folds, _ROUTE_BLOCK) for j in range(first, last + 1)])
+    offset = start - first * _ROUTE_BLOCK
+    return routes[offset:offset + n]
+
+
+def _file_blocks(files: ScienceFiles, feats: PhotometryFeatures, corr: Correction,
+                 route_seed: int | None, n_folds: int
+                 ) -> Iterator[tuple[pd.DataFrame, np.ndarray, np.ndarray]]:
+    """``(rows, covered, route)`` of each block of a catalogue read part by part: coverage
+    by the correction's rule, the fold model by :func:`_fold_routes` (``route_seed``; None:
+    one model)."""
+    for start, path, df in files.blocks():
+        X, valid = _shift_transform(feats, df, files.columns, path)
+        covered = np.zeros(len(df), dtype=bool)
+        if valid.any():
+            covered[valid] = corr.covers(X[valid])
+        route = (np.zeros(len(df), dtype=np.int64) if route_seed is None
+                 else _fold_routes(route_seed, start, len(df), n_folds))
+        yield df, covered, route

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -36,13 +36,17 @@ class Correction:
     """Weights for the training set and coverage flags for the science set;
     ``info['warning']``, if present, says why the weights are not to be trusted.
     ``weight_draws`` (fitted-model corrections): a callable yielding weight vectors drawn
-    from the fit's uncertainty (mean 1 each), for the n(z) errors to carry it."""
+    from the fit's uncertainty (mean 1 each), for the n(z) errors to carry it.
+    ``covers``: the coverage rule behind ``covered``, for science objects the correction
+    did not see (features → bool per row; None where the rule needs the science sample
+    itself, as StratLearn's propensity strata do)."""
 
     method: str
     weights: np.ndarray
     covered: np.ndarray
     info: dict = field(default_factory=dict)
     weight_draws: Callable[[], Iterator[np.ndarray]] | None = field(default=None, repr=False)
+    covers: Callable[[np.ndarray], np.ndarray] | None = field(default=None, repr=False)
 
     @property
     def ess(self) -> float:
@@ -62,11 +66,21 @@ def _normalise(w: np.ndarray) -> np.ndarray:
     return w * (w.size / s)
 
 
+def in_ball_rule(X_train: np.ndarray, k: int = 5, radii: np.ndarray | None = None
+                 ) -> Callable[[np.ndarray], np.ndarray]:
+    """Lima et al.'s coverage as a rule for any science rows: inside at least one training
+    object's d_k ball (as ``coverage(...)["in_ball"]``; ``radii``: the d_k if known)."""
+    radii = training_ball_radii(X_train, k) if radii is None else radii
+    return lambda X: science_counts_in_balls(X_train, np.asarray(X, dtype=float),
+                                             radii)[1] > 0
+
+
 def no_correction(X_train, X_sci, k: int = 5, **_) -> Correction:
     """Unit weights; coverage still reported (Lima's training balls), since an uncorrected
     estimate speaks for the uncovered objects no better than a corrected one."""
     X_train, X_sci = _check(X_train, X_sci, k)
-    return Correction("none", np.ones(len(X_train)), coverage(X_train, X_sci, k)["in_ball"])
+    rule = in_ball_rule(X_train, k)
+    return Correction("none", np.ones(len(X_train)), rule(X_sci), covers=rule)
 
 
 def lima_weights(X_train, X_sci, k: int = 5, **_) -> Correction:
@@ -81,7 +95,8 @@ def lima_weights(X_train, X_sci, k: int = 5, **_) -> Correction:
     counts, inside = science_counts_in_balls(X_train, X_sci, radii)
     covered = inside > 0
     w = counts / k * (len(X_train) / len(X_sci))
-    return Correction("lima", _normalise(w.astype(float)), covered, {"k": k})
+    return Correction("lima", _normalise(w.astype(float)), covered, {"k": k},
+                      covers=in_ball_rule(X_train, k, radii))
 
 
 def classifier_weights(
@@ -97,9 +112,9 @@ def classifier_weights(
     w = _normalise(p / (1 - p) * len(X_train) / len(X_sci))
     clipped = w > max_weight
     w = _normalise(np.minimum(w, max_weight))
-    cov = coverage(X_train, X_sci, k)["in_ball"]
-    return Correction("classifier", w, cov, {"clipped_fraction": float(clipped.mean()),
-                                             "max_weight": max_weight})
+    rule = in_ball_rule(X_train, k)
+    return Correction("classifier", w, rule(X_sci), {"clipped_fraction": float(clipped.mean()),
+                                                     "max_weight": max_weight}, covers=rule)
 
 
 def propensity_strata(
@@ -190,7 +205,7 @@ def som_weights(X_train, X_sci, shape: tuple[int, int] = (20, 20), min_train: in
     covered = n_t[c_sci] >= min_train
     return Correction("som", _normalise(ratio[c_train]), covered,
                       {"cells_train": c_train, "cells_science": c_sci, "n_cells": n_cells,
-                       "som": som})
+                       "som": som}, covers=lambda X: n_t[som.cells(X)] >= min_train)
 
 
 def _hat_basis(x: np.ndarray, nodes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -277,7 +292,8 @@ def success_weights(X_train, X_sci, z_train=None, mag_index: int = 0, n_mag: int
     rng = np.random.default_rng(random_state)
     fit_kw = dict(mag_index=mag_index, n_mag=n_mag, z_nodes=z_nodes, n_cells=n_cells,
                   smooth=smooth, random_state=random_state, max_fit=max_fit)
-    cov = coverage(X_train, X_sci, k)["in_ball"]
+    rule = in_ball_rule(X_train, k)
+    cov = rule(X_sci)
     names = None
     if groups is not None:
         import pandas as pd
@@ -302,9 +318,9 @@ def success_weights(X_train, X_sci, z_train=None, mag_index: int = 0, n_mag: int
                 yield fit.weights(X_train[:, mag_index], z, t)
 
         return Correction("success", fit.weights(X_train[:, mag_index], z), cov, info,
-                          weight_draws=draws)
-    return _compilation_weights(X_train, X_sci, z, groups, names, cov, k, n_draws, rng,
-                                fit_kw)
+                          weight_draws=draws, covers=rule)
+    return replace(_compilation_weights(X_train, X_sci, z, groups, names, cov, k, n_draws,
+                                        rng, fit_kw), covers=rule)
 
 
 def _compilation_weights(X_train, X_sci, z, groups, names, cov, k, n_draws, rng,

@@ -1,0 +1,154 @@
+"""n(z) of a science catalogue read part by part (cosmoml.nz.science.ScienceFiles)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from cosmoml.catalog.columns import ColumnMap
+from cosmoml.errors import CatalogError, ConfigError
+from cosmoml.nz import pipeline
+from cosmoml.nz.pipeline import estimate_nz, shift_features
+from cosmoml.nz.science import ScienceFiles
+from cosmoml.shift import correct
+from tests.test_nz_methods import COLS
+
+SCI_COLS = ColumnMap(list("ugrizy"), "{band}", "{band}_err", id_column="id")
+N = 3000
+
+
+@pytest.fixture(scope="module")
+def sci_file(shifted_samples, tmp_path_factory):
+    """The first N science objects as parquet in row groups of 400 (8 groups)."""
+    sci = shifted_samples[1].iloc[:N].reset_index(drop=True)
+    path = tmp_path_factory.mktemp("sci") / "science.parquet"
+    cols = ["id", *SCI_COLS.photometry_columns()]
+    pq.write_table(pa.Table.from_pandas(sci[cols], preserve_index=False), path,
+                   row_group_size=400)
+    return path, sci
+
+
+@pytest.mark.parametrize("method", ["none", "lima", "classifier", "som", "success"])
+def test_coverage_rules_reproduce_the_corrections_flags(shifted_samples, method):
+    """A catalogue read part by part gets its coverage flags from the correction's rule:
+    on the science objects the correction saw, the rule gives exactly its flags."""
+    train, sci = shifted_samples
+    X_t, X_s, valid, _ = shift_features(train, sci.iloc[:4000], COLS)
+    c = correct(method, X_t, X_s[valid], z_train=train["z_spec"].to_numpy())
+    assert 0.5 < c.covered.mean() and (method == "som" or c.covered.mean() < 1)
+    np.testing.assert_array_equal(c.covers(X_s[valid]), c.covered)
+    far = X_s[valid][:50] + 10.0  # far from every training object
+    # (a SOM maps any point, however far, to its best-matching cell: SOMPZ's gold
+    # selection cannot see such objects, Lima's balls do)
+    assert c.covers(far).all() if method == "som" else not c.covers(far).any()
+
+
+def test_files_read_part_by_part_give_the_in_memory_result(shifted_samples, sci_file,
+                                                           tmp_path):
+    """With the whole catalogue sampled, reading it in blocks of 700 rows changes only the
+    science shot noise's estimate (σ/√n instead of a bootstrap): same weights, coverage,
+    bins, n(z) and per-object assignments (written to the file, in catalogue order)."""
+    train, _ = shifted_samples
+    path, sci = sci_file
+    kw = dict(method="lima", cull=True, estimator="knn", n_boot=200, seed=3)
+    mem = estimate_nz(train, sci, COLS, **kw)
+    out = tmp_path / "assignments.parquet"
+    files = ScienceFiles(path, SCI_COLS, sample_rows=N, block_rows=700, assignments=out,
+                         metadata={"science": "x"})
+    part = estimate_nz(train, files, COLS, **kw)
+    assert part.assignments is None and part.used is None and part.method == mem.method
+    np.testing.assert_array_equal(part.correction.weights, mem.correction.weights)
+    written = pd.read_parquet(out)
+    pd.testing.assert_frame_equal(written, mem.assignments)
+    meta = pq.read_schema(out).metadata
+    assert meta[b"method"] == b"lima+cull" and meta[b"science"] == b"x" and b"grid" in meta
+    np.testing.assert_allclose(part.nz, mem.nz, rtol=1e-12, atol=1e-12)
+    same = ["bin", "mean_z", "covered_fraction", "n_objects", "calibration_bias"]
+    pd.testing.assert_frame_equal(part.table[same], mem.table[same], rtol=1e-12)
+    np.testing.assert_allclose(part.table["mean_z_err"], mem.table["mean_z_err"], rtol=0.15)
+    assert part.mean_z_all == pytest.approx(mem.mean_z_all, rel=1e-12)
+
+
+def test_a_sampled_correction_and_the_block_size(shifted_samples, sci_file, tmp_path):
+    """``ppi`` read part by part: the fold routing is fixed per row, so the result does not
+    depend on the block size; a correction fitted on a random third of the catalogue gives
+    an n(z) within twice the errors of the one fitted on all of it (the Lima counts of a
+    1,000-object sample, about 3 per training ball, add noise the errors do not budget; a
+    sample of millions does not)."""
+    train, _ = shifted_samples
+    path, sci = sci_file
+    kw = dict(method="lima", nz_from="ppi", cull=True, estimator="knn", n_boot=20)
+    runs = []
+    for block, sample in ((700, N), (1300, N), (700, N // 3)):
+        files = ScienceFiles(path, SCI_COLS, sample_rows=sample, block_rows=block,
+                             assignments=tmp_path / f"a{block}_{sample}.parquet")
+        runs.append(estimate_nz(train, files, COLS, **kw))
+    pd.testing.assert_frame_equal(runs[0].table, runs[1].table)
+    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / f"a700_{N}.parquet"),
+                                  pd.read_parquet(tmp_path / f"a1300_{N}.parquet"))
+    assert runs[2].correction.covered.size <= N // 3 < runs[0].correction.covered.size
+    t0, t2 = runs[0].table, runs[2].table
+    assert np.all(np.abs(t2["mean_z"] - t0["mean_z"]) < 2 * np.hypot(t0["mean_z_err"],
+                                                                     t2["mean_z_err"]))
+    assert np.all(np.abs(t2["covered_fraction"] - t0["covered_fraction"]) < 0.05)
+
+
+def test_what_needs_the_whole_sample_is_refused(shifted_samples, sci_file, tmp_path):
+    train, _ = shifted_samples
+    path, sci = sci_file
+    files = ScienceFiles(path, SCI_COLS, sample_rows=1000, assignments=tmp_path / "a.parquet")
+    for kw in ({"method": "som"}, {"method": "stratlearn"},
+               {"method": "lima", "nz_from": "point"}):
+        with pytest.raises(ConfigError, match="part by part"):
+            estimate_nz(train, files, COLS, estimator="knn", n_boot=5, **kw)
+    with pytest.raises(ConfigError, match="z_true"):
+        estimate_nz(train, files, COLS, estimator="knn", z_true=sci["redshift"].to_numpy())
+    assert not (tmp_path / "a.parquet").exists()
+
+
+def test_a_bad_value_late_in_the_catalogue_names_file_and_row(shifted_samples, sci_file,
+                                                              tmp_path):
+    """The first read (the sample) checks every block: the error names the file and the
+    row in it, and no assignments file is left behind."""
+    train, _ = shifted_samples
+    _, sci = sci_file
+    bad = sci[["id", *SCI_COLS.photometry_columns()]].astype({"g": object})
+    bad.loc[2345, "g"] = "faint?"
+    path = tmp_path / "bad.parquet"
+    pq.write_table(pa.Table.from_pandas(bad.astype({"g": str}), preserve_index=False), path,
+                   row_group_size=400)
+    files = ScienceFiles(path, SCI_COLS, sample_rows=500, block_rows=300,
+                         assignments=tmp_path / "a.parquet")
+    with pytest.raises(CatalogError, match=r"bad\.parquet: column 'g' .*'faint\?' "
+                                           r"\(rows \[2345\]\)"):
+        estimate_nz(train, files, COLS, method="lima", estimator="knn", n_boot=5)
+    assert list(tmp_path.iterdir()) == [path]
+
+
+def test_science_files_plan_and_sample(sci_file, tmp_path):
+    path, sci = sci_file
+    files = ScienceFiles([path, path], SCI_COLS, sample_rows=1000, block_rows=256)
+    assert files.n_rows == 2 * N
+    starts = [(s, len(df), df.index[0]) for s, _, df in files.blocks()]
+    assert [s for s, _, _ in starts] == list(np.cumsum([0] + [n for _, n, _ in starts])[:-1])
+    assert max(n for _, n, _ in starts) <= 256
+    assert starts[len(starts) // 2][2] == 0  # the second file's rows are numbered anew
+    sample, rows = files.sample(seed=4)
+    assert len(sample) == 1000 and len(np.unique(rows)) == 1000 and rows.max() < 2 * N
+    both = pd.concat([sci, sci], ignore_index=True)
+    np.testing.assert_array_equal(sample["id"].to_numpy(), both["id"].to_numpy()[rows])
+    np.testing.assert_array_equal(files.sample(seed=4)[1], rows)  # seeded
+    assert not np.array_equal(files.sample(seed=5)[1], rows)
+    with pytest.raises(CatalogError, match="sample_rows"):
+        ScienceFiles(path, SCI_COLS, sample_rows=0)
+
+
+def test_fold_routes_do_not_depend_on_where_a_block_starts():
+    whole = pipeline._fold_routes(3, 0, 200_000, 3)
+    assert set(np.unique(whole)) == {0, 1, 2}
+    for start, n in ((0, 10), (65_530, 20), (131_000, 60_000)):
+        np.testing.assert_array_equal(pipeline._fold_routes(3, start, n, 3),
+                                      whole[start:start + n])
