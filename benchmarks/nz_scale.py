@@ -2,7 +2,7 @@
 
 `cosmoml nz` holds a science catalogue of up to ``--sample-rows`` (default 2 million)
 rows in memory: its diagnostics and correction see all of it, and its PDFs are predicted
-in blocks (``cosmoml.nz.pipeline.SCIENCE_BLOCK`` rows) and summarised, never all held. A
+in blocks (``cosmoml.nz.science.SCIENCE_BLOCK`` rows) and summarised, never all held. A
 larger catalogue is read and predicted part by part, with the diagnostics and correction
 from a random sample of ``--sample-rows`` rows, and the per-object results written as
 they come (:class:`cosmoml.nz.science.ScienceFiles`): its memory should not grow with the
@@ -28,18 +28,17 @@ import argparse
 import json
 import os
 import platform
-import resource
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from scale import make_catalogue, run_child  # benchmarks/ is on sys.path as a script
+from scale import make_catalogue, peak_rss_mib, run_child  # benchmarks/ is on sys.path
 
 HERE = Path(__file__).resolve().parent
 
 
-def child(train: str, science: str, out: str) -> None:
+def child(train: str, science: str, out: str, sample_rows: str) -> None:
     """Run `cosmoml nz` in this process; print its wall time and peak RSS as JSON (exit with
     its status if it failed)."""
     from cosmoml.cli import main
@@ -47,13 +46,15 @@ def child(train: str, science: str, out: str) -> None:
     t0 = time.perf_counter()
     sys.argv = ["cosmoml", "nz", train, science, "--output", out, "--quiet",
                 "--z-column", "redshift"]
+    if sample_rows != "default":
+        sys.argv += ["--sample-rows", sample_rows]
     try:
         main()
         status = 0
     except SystemExit as exc:
         status = exc.code or 0
     seconds = time.perf_counter() - t0
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # MiB (Linux: KiB)
+    peak = peak_rss_mib()
     print(json.dumps({"status": status, "seconds": seconds, "peak_mib": peak}))
     if status:
         sys.exit(status)
@@ -82,14 +83,14 @@ def science_file(work: Path, rows: int) -> tuple[Path, int]:
     return path, n
 
 
-def measure(work: Path, train, sizes: list[int]) -> list[dict]:
+def measure(work: Path, train, sizes: list[int], sample_rows: str = "default") -> list[dict]:
     """Run `cosmoml nz` on each science size in its own subprocess."""
     train.to_parquet(work / "spec.parquet")
     rows = []
     for n in sizes:
         sci, n_sci = science_file(work, n)
         res = run_child(str(work / "spec.parquet"), str(sci), str(work / f"nz_{n}"),
-                        script=__file__)
+                        sample_rows, script=__file__)
         diag = json.loads((work / f"nz_{n}" / "diagnostics.json").read_text())
         in_memory = int(diag["sample_rows"]) >= int(diag["science_rows"])
         rows.append({"science_rows": n_sci, "train_rows": len(train),
@@ -114,7 +115,9 @@ def main() -> None:
     ap.add_argument("--rows", default="100000,1000000,3000000,10000000",
                     help="comma-separated science sizes")
     ap.add_argument("--output", default=str(HERE / "results" / "nz_scale.json"))
-    ap.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
+    ap.add_argument("--sample-rows", default="default",
+                    help="`cosmoml nz --sample-rows` (default: its own default)")
+    ap.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
         child(*args.child)
@@ -129,7 +132,7 @@ def main() -> None:
     pool = load_buzzard(100_000, seed=5)
     train = pool[pool["i"] < 24].iloc[:8_700].reset_index(drop=True)
     with tempfile.TemporaryDirectory(prefix="cosmoml_nz_scale_") as tmp:
-        rows = measure(Path(tmp), train, sizes)
+        rows = measure(Path(tmp), train, sizes, args.sample_rows)
     slopes = {mode: slope([r for r in rows if r["in_memory"] == (mode == "in_memory")])
               for mode in ("in_memory", "part_by_part")}
     print("\n| science rows | read | method | seconds | peak MiB |\n"

@@ -83,6 +83,16 @@ def test_nz_of_a_catalogue_larger_than_the_sample_held_in_memory(pair, tmp_path)
             "--sample-rows", "2500", "-q")
     assert r.returncode == 2 and "part by part" in r.stderr, r.stderr
     assert not (tmp_path / "o2").exists()
+    # the diagnostics and the weights alone: of a random sample of the directory's rows
+    r = run("shift", "diagnose", d / "spec.parquet", parts, "--sample-rows", "2500",
+            "--json", tmp_path / "d.json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads((tmp_path / "d.json").read_text())["n_science"] == 2500
+    r = run("shift", "weights", d / "spec.parquet", parts, "--sample-rows", "2500",
+            "--output", tmp_path / "w.parquet")
+    assert r.returncode == 0, r.stderr
+    w = pd.read_parquet(tmp_path / "w.parquet")["weight"]
+    assert w.mean() == pytest.approx(1.0) and w.std() > 0.1
 
 
 def test_shift_diagnose_and_weights(pair):

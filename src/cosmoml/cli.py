@@ -367,6 +367,8 @@ _ERRP = typer.Option(None, help="Error column pattern, e.g. 'mag_err_{band}_lsst
 _ZCOL = typer.Option(None, help="Training redshift column (auto-detected).")
 _IDCOL = typer.Option(None, help="Id column passed through (auto: id, objectId, ...).")
 _GROUP = typer.Option(None, help="HDF5 group holding the columns.")
+_SAMPLE = typer.Option(None, help="Science rows held in memory (default 2 million): a larger "
+                       "SCIENCE is sampled at random to this many.")
 _SURVEY = typer.Option(None, help="Training column naming each object's survey, for a "
                        "compilation: --method success then fits one success surface per "
                        "footprint of the surveys' targeting (ignored by other methods).")
@@ -452,13 +454,15 @@ def shift_diagnose_cmd(
     science: Path = _SCI_ARG,
     json_file: Path = typer.Option(None, "--json", help="Also write the diagnostics as JSON."),
     seed: int = typer.Option(0, help="Random seed."),
+    sample_rows: int = _SAMPLE,
     bands: str = _BANDS, mag_pattern: str = _MAGP, err_pattern: str = _ERRP,
     z_column: str = _ZCOL, id_column: str = _IDCOL, group: str = _GROUP,
 ) -> None:
-    """How unrepresentative is the training set? Coverage, classifier AUC, feature shifts."""
+    """How unrepresentative is the training set? Coverage, classifier AUC, feature shifts.
+    SCIENCE may be a file, a directory of files or a glob pattern."""
     from cosmoml.workflows_shift import shift_diagnose as run
 
-    diag = run(train, science, json_file, seed,
+    diag = run(train, science, json_file, seed, sample_rows=sample_rows,
                **_column_opts(bands, mag_pattern, err_pattern, z_column, id_column, group))
     out.print(diag.summary(), markup=False, highlight=False)
 
@@ -477,14 +481,17 @@ def shift_weights_cmd(
     weight_column: str = typer.Option("weight", help="Name of the added column."),
     survey_column: str = _SURVEY,
     seed: int = typer.Option(0, help="Random seed."),
+    sample_rows: int = _SAMPLE,
     bands: str = _BANDS, mag_pattern: str = _MAGP, err_pattern: str = _ERRP,
     z_column: str = _ZCOL, id_column: str = _IDCOL, group: str = _GROUP,
 ) -> None:
     """Per-training-object weights that make TRAIN look like SCIENCE (for your own pipeline;
-    'cosmoml train --weight-column weight' consumes them)."""
+    'cosmoml train --weight-column weight' consumes them). SCIENCE may be a file, a
+    directory of files or a glob pattern."""
     from cosmoml.workflows_shift import shift_weights as run
 
     corr = run(train, science, output, method, seed, weight_column, survey_column,
+               sample_rows=sample_rows,
                **_column_opts(bands, mag_pattern, err_pattern, z_column, id_column, group))
     s = corr.summary()
     out.print(f"wrote {output}: method {method}, effective sample size {s['ess']:.0f} of "

@@ -33,7 +33,6 @@ from cosmoml.errors import CatalogError
 from cosmoml.model import grid_json, redshift_labels
 from cosmoml.nz import DES_Y1_EDGES
 from cosmoml.nz.pipeline import (
-    SCIENCE_BLOCK,
     NZResult,
     estimate_nz,
     shift_features,
@@ -54,17 +53,17 @@ def load_pair(
     id_column: str | None = None,
     group: str | None = None,
     extra_train_columns: Sequence[str] = (),
+    sample_rows: int | None = None,
+    seed: int = 0,
 ) -> tuple[pd.DataFrame, pd.DataFrame, ColumnMap, ColumnMap]:
     """Read a training (spec-z) and a science catalogue with the same photometry columns
-    (and ``extra_train_columns`` of the training catalogue, e.g. its confidence flags)."""
+    (and ``extra_train_columns`` of the training catalogue, e.g. its confidence flags);
+    of a science catalogue larger than ``sample_rows`` a seeded random sample of that
+    many rows."""
     df_t, cols_t = load_train(train, bands, mag_pattern, err_pattern, z_column, id_column,
                               group, extra_train_columns)
-    cols_s = science_columns(cols_t, science, group)
-    need_s = cols_s.photometry_columns() + ([cols_s.id_column] if cols_s.id_column else [])
-    df_s = read_table(science, need_s, group)
-    if len(df_s) == 0:
-        raise CatalogError(f"{science}: catalogue has no rows")
-    return df_t, df_s, cols_t, cols_s
+    files = science_files(cols_t, science, group, sample_rows)
+    return df_t, files.sample(seed)[0], cols_t, files.columns
 
 
 def load_train(train: str | os.PathLike, bands=None, mag_pattern=None, err_pattern=None,
@@ -85,16 +84,21 @@ def load_train(train: str | os.PathLike, bands=None, mag_pattern=None, err_patte
     return df_t, cols_t
 
 
-def science_columns(cols_t: ColumnMap, science: str | os.PathLike, group=None) -> ColumnMap:
-    """The science catalogue's columns: the training set's photometry, its errors and id
-    where the science file has them."""
-    sci_available = read_columns(science, group)
+def science_files(cols_t: ColumnMap, science, group=None, sample_rows: int | None = None,
+                  **kw) -> ScienceFiles:
+    """The science catalogue (a file, a directory of files or a glob) with the training
+    set's photometry columns, and their errors and id where its (first) file has them;
+    ``sample_rows`` (None: :data:`cosmoml.nz.science.SAMPLE_ROWS`) and ``kw`` as
+    :class:`cosmoml.nz.science.ScienceFiles` takes them."""
+    files = expand_inputs(science)
+    sci_available = read_columns(files[0], group)
     cols_s = ColumnMap(cols_t.bands, cols_t.mag_pattern,
                        cols_t.err_pattern if all(c in sci_available for c in cols_t.err_columns)
                        else None, None,
                        cols_t.id_column if cols_t.id_column in sci_available else None)
-    cols_s.check(sci_available, str(science))
-    return cols_s
+    cols_s.check(sci_available, str(files[0]))
+    return ScienceFiles(files, cols_s, SAMPLE_ROWS if sample_rows is None else sample_rows,
+                        group=group, **kw)
 
 
 def nz(
@@ -128,17 +132,15 @@ def nz(
     df_t, cols_t = load_train(train, **columns,
                               extra_train_columns=[c for c in (flag_column, survey_column)
                                                    if c])
-    group = columns.get("group")
-    files = expand_inputs(science)
-    sample_rows = SAMPLE_ROWS if sample_rows is None else sample_rows
     meta = {"cosmoml_version": __version__, "estimator": estimator, "seed": str(seed),
             "train": str(train), "science": str(science)}
-    cols_s = science_columns(cols_t, files[0], group)
-    sci = ScienceFiles(files, cols_s, sample_rows, SCIENCE_BLOCK, group,
-                       out / "assignments.parquet", meta)
-    meta.update(science_rows=str(sci.n_rows), sample_rows=str(min(sample_rows, sci.n_rows)))
-    if sci.n_rows <= sample_rows:  # held in memory: the per-object results too
-        sci = sci.sample(seed)[0]
+    files = science_files(cols_t, science, columns.get("group"), sample_rows,
+                          assignments=out / "assignments.parquet", metadata=meta)
+    cols_s = files.columns
+    meta.update(science_rows=str(files.n_rows),
+                sample_rows=str(min(files.sample_rows, files.n_rows)))
+    # held in memory (the per-object results too) unless larger than the sample
+    sci = files.sample(seed)[0] if files.n_rows <= files.sample_rows else files
     res = estimate_nz(df_t, sci, cols_t, method=method, estimator=estimator, edges=edges,
                       seed=seed, n_boot=n_boot, science_columns=cols_s,
                       estimator_params=params, cull=cull, nz_from=nz_from,
@@ -189,10 +191,13 @@ def shift_diagnose(
     science: str | os.PathLike,
     json_file: str | os.PathLike | None = None,
     seed: int = 0,
+    sample_rows: int | None = None,
     **columns,
 ) -> ShiftDiagnostics:
-    """Diagnostics of TRAIN against SCIENCE (optionally written as JSON)."""
-    df_t, df_s, cols_t, cols_s = load_pair(train, science, **columns)
+    """Diagnostics of TRAIN against SCIENCE, or a random sample of ``sample_rows`` of it
+    (default :data:`cosmoml.nz.science.SAMPLE_ROWS`); optionally written as JSON."""
+    df_t, df_s, cols_t, cols_s = load_pair(train, science, **columns, sample_rows=sample_rows,
+                                           seed=seed)
     X_t, X_s, valid, names = shift_features(df_t, df_s, cols_t, cols_s,
                                             (str(train), str(science)))
     diag = diagnose(X_t, X_s[valid], names, random_state=seed)
@@ -210,12 +215,15 @@ def shift_weights(
     seed: int = 0,
     weight_column: str = "weight",
     survey_column: str | None = None,
+    sample_rows: int | None = None,
     **columns,
 ):
     """TRAIN with a ``weight_column`` from the correction ``method``, written to OUTPUT
-    (``survey_column``: the training objects' survey, for ``success`` on a compilation)."""
+    (``survey_column``: the training objects' survey, for ``success`` on a compilation;
+    the science catalogue, or a random sample of ``sample_rows`` of it)."""
     df_t, df_s, cols_t, cols_s = load_pair(
-        train, science, **columns, extra_train_columns=[survey_column] if survey_column else [])
+        train, science, **columns, extra_train_columns=[survey_column] if survey_column else [],
+        sample_rows=sample_rows, seed=seed)
     X_t, X_s, valid, _ = shift_features(df_t, df_s, cols_t, cols_s, (str(train), str(science)))
     # only the 'success' weights read the training redshifts
     z_train = (redshift_labels(df_t, cols_t.z_column, str(train)) if method == "success"

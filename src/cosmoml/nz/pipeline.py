@@ -10,7 +10,9 @@ This is the library call behind ``cosmoml nz``:
 3. a photo-z model trained with the correction's weights (per propensity stratum for
    ``stratlearn``), PDFs of the science objects, bins by the PDF median (predicted
    :data:`SCIENCE_BLOCK` objects at a time and summarised: the science PDFs are never
-   all held in memory);
+   all held in memory; a catalogue too large to hold at all is a
+   :class:`cosmoml.nz.science.ScienceFiles`, read part by part, its correction fitted on a
+   random sample of it);
 4. n(z) per bin by stacking the science PDFs (SOM cells for ``som``), and the mean
    redshift's uncertainty: a bootstrap over science objects added in quadrature to the
    calibration sample's shot noise (:func:`cosmoml.nz.methods.calibration_noise`) and to
@@ -48,7 +50,7 @@ from cosmoml.nz.methods import (
     som_nz,
     std_z,
 )
-from cosmoml.nz.science import ScienceFiles, assignment_writer
+from cosmoml.nz.science import SCIENCE_BLOCK, ScienceFiles, assignment_writer
 from cosmoml.nz.tomo import DES_Y1_EDGES, assign_bins
 from cosmoml.pdf import PDFs
 from cosmoml.registry import DEFAULT_ESTIMATOR
@@ -61,8 +63,6 @@ NZ_METHODS = ("auto", "none", "lima", "classifier", "stratlearn", "som", "succes
 #: How a bin's n(z) is formed (besides SOM): stacked PDFs, weighted spec-z histogram, or the
 #: histogram of the science objects' point estimates (the naive baseline).
 NZ_FROM = ("stack", "dir", "point", "ppi")
-#: Science objects predicted at a time: their PDFs are summarised and dropped, never all held.
-SCIENCE_BLOCK = 100_000
 
 
 def choose_method(diag: ShiftDiagnostics) -> tuple[str, bool, str, str]:
@@ -173,6 +173,15 @@ def estimate_nz(
     science_source: str = "science catalogue",
 ) -> NZResult:
     """Tomographic n(z) of ``science`` calibrated on ``train`` (see the module docstring).
+
+    ``science``: a DataFrame, or a :class:`cosmoml.nz.science.ScienceFiles` for a catalogue
+    too large to hold: the diagnostics and the correction then see its random sample of
+    ``sample_rows`` rows, each object's coverage comes from the correction's rule
+    (``Correction.covers``), ``ppi``'s fold model of each row from its row number, the
+    per-object results go to its ``assignments`` file (``assignments`` returned None), the
+    science shot noise in ``mean_z_err`` is σ/√n per bin instead of a bootstrap, and
+    ``som``, ``stratlearn``, ``nz_from="point"`` and ``z_true`` are refused (they need
+    every object in memory).
 
     ``z_true`` (simulations only) adds the truth columns ``mean_z_true``, ``delta_mean_z``
     and ``delta_mean_z_scaled`` to the table; it is never used to estimate anything.
@@ -301,15 +310,14 @@ def estimate_nz(
         covered[valid_s] = corr.covered
         blocks = ((sci.iloc[a:a + SCIENCE_BLOCK], covered[a:a + SCIENCE_BLOCK],
                    route[a:a + SCIENCE_BLOCK]) for a in range(0, len(sci), SCIENCE_BLOCK))
-        science_pass = _science_pass(blocks, models, edges, restrict, science_source)
+        sp = _science_pass(blocks, models, edges, restrict, science_source)
     else:
         blocks = _file_blocks(files, feats, corr, seed if nz_from == "ppi" else None,
                               len(fold_models))
         meta = {**files.metadata, "method": name, "grid": grid_json(pdfs_train.grid)}
         with assignment_writer(files.assignments, meta) as out:
-            science_pass = _science_pass(blocks, models, edges, restrict, science_source,
-                                         keep_objects=False, write=out,
-                                         id_column=sci_cols.id_column)
+            sp = _science_pass(blocks, models, edges, restrict, science_source,
+                               keep_objects=False, write=out, id_column=sci_cols.id_column)
     if label_model == "lines":
         flags = None if flag_column is None else train[flag_column].to_numpy()
         lc = line_confusion(pdfs_train, z_spec, flags, wavelength_range=line_window)
@@ -318,7 +326,6 @@ def estimate_nz(
             "fractions": lc.fractions, "miss_rate": lc.miss_rate,
             "expected_wrong": float(lc.p_wrong.sum()),
             "wavelength_range": None if line_window is None else list(line_window)}})
-    sp = science_pass
     bins_train = assign_bins(pdfs_train.median(), edges)
     grid = sp.grid
     cal_bias = np.full(n_bins, np.nan)

@@ -31,6 +31,8 @@ from cosmoml.model import _photometry
 
 #: Science rows the diagnostics and the correction see by default.
 SAMPLE_ROWS = 2_000_000
+#: Science objects predicted at a time: their PDFs are summarised and dropped, never all held.
+SCIENCE_BLOCK = 100_000
 
 
 @dataclass
@@ -48,7 +50,7 @@ class ScienceFiles:
     inputs: str | os.PathLike | Sequence[str | os.PathLike]
     columns: ColumnMap
     sample_rows: int = SAMPLE_ROWS
-    block_rows: int = 100_000
+    block_rows: int = SCIENCE_BLOCK
     group: str | None = None
     assignments: str | os.PathLike | None = None
     metadata: dict[str, str] = field(default_factory=dict)
