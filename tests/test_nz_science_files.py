@@ -152,3 +152,17 @@ def test_fold_routes_do_not_depend_on_where_a_block_starts():
     for start, n in ((0, 10), (65_530, 20), (131_000, 60_000)):
         np.testing.assert_array_equal(pipeline._fold_routes(3, start, n, 3),
                                       whole[start:start + n])
+
+
+def test_random_rows_are_distinct_uniform_and_seeded():
+    from cosmoml.nz.science import _random_rows
+
+    rows = _random_rows(1000, 900, seed=1)  # many duplicates to draw again
+    assert rows.size == 900 == np.unique(rows).size and rows.min() >= 0 and rows.max() < 1000
+    assert np.all(np.diff(rows) > 0)
+    np.testing.assert_array_equal(_random_rows(1000, 900, seed=1), rows)
+    # each row is kept with probability k / n: over 400 draws of 50 of 100 rows, every
+    # row's count is within 5σ of 200
+    counts = np.bincount(np.concatenate([_random_rows(100, 50, s) for s in range(400)]),
+                         minlength=100)
+    assert np.all(np.abs(counts - 200) < 5 * np.sqrt(400 * 0.25))

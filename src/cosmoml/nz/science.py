@@ -3,9 +3,9 @@
 The n(z) needs the whole science sample twice: its photometry's distribution (for the
 shift diagnostics and the correction's weights), and every object's photo-z (for the
 tomographic bins and the stacked n(z)). :class:`ScienceFiles` gives the first a seeded
-random sample of ``sample_rows`` rows — a density ratio estimated from a million science
-objects is as good as one from a billion, its noise is the training set's — and the
-second the whole catalogue in blocks of ``block_rows``, read part by part
+random sample of ``sample_rows`` rows (with millions of science objects the weights'
+noise is set by the training set, not by the science sample), and the second the whole
+catalogue in blocks of ``block_rows``, read part by part
 (:mod:`cosmoml.engine.parts`: parquet row groups, HDF5 slices; CSV and FITS are read
 whole). The per-object results go to ``assignments`` block by block, so memory does not
 grow with the catalogue.
@@ -92,11 +92,8 @@ class ScienceFiles:
         when there are at most ``sample_rows``). Reads the whole catalogue once and checks
         every block's photometry on the way (a bad value is reported before any model is
         trained, naming its file and row)."""
-        if self.n_rows <= self.sample_rows:
-            rows = np.arange(self.n_rows)
-        else:
-            rng = np.random.default_rng([seed, 11])
-            rows = np.sort(rng.choice(self.n_rows, self.sample_rows, replace=False))
+        rows = (np.arange(self.n_rows) if self.n_rows <= self.sample_rows
+                else _random_rows(self.n_rows, self.sample_rows, seed))
         out = []
         for start, path, df in self.blocks():
             _photometry(df, self.columns, path)  # raises naming the file and row
@@ -104,6 +101,17 @@ class ScienceFiles:
             if hi > lo:
                 out.append(df.iloc[rows[lo:hi] - start])
         return pd.concat(out, ignore_index=True), rows
+
+
+def _random_rows(n: int, k: int, seed: int) -> np.ndarray:
+    """``k`` distinct row numbers below ``n``, sorted, uniformly at random: draws with
+    replacement, duplicates dropped and drawn again. Memory O(k) (``Generator.choice``
+    without replacement makes an array of all ``n`` rows when k > n/50)."""
+    rng = np.random.default_rng([seed, 11])
+    rows = np.unique(rng.integers(0, n, k))
+    while rows.size < k:
+        rows = np.unique(np.concatenate([rows, rng.integers(0, n, k - rows.size)]))
+    return rows
 
 
 @contextmanager
