@@ -32,12 +32,7 @@ from cosmoml.engine.parts import expand_inputs
 from cosmoml.errors import CatalogError
 from cosmoml.model import grid_json, redshift_labels
 from cosmoml.nz import DES_Y1_EDGES
-from cosmoml.nz.pipeline import (
-    NZResult,
-    estimate_nz,
-    shift_features,
-    survey_labels,
-)
+from cosmoml.nz.pipeline import NZResult, estimate_nz, shift_features, survey_labels
 from cosmoml.nz.science import SAMPLE_ROWS, ScienceFiles
 from cosmoml.registry import DEFAULT_ESTIMATOR
 from cosmoml.shift import ShiftDiagnostics, correct, diagnose
@@ -132,13 +127,13 @@ def nz(
     df_t, cols_t = load_train(train, **columns,
                               extra_train_columns=[c for c in (flag_column, survey_column)
                                                    if c])
-    meta = {"cosmoml_version": __version__, "estimator": estimator, "seed": str(seed),
-            "train": str(train), "science": str(science)}
     files = science_files(cols_t, science, columns.get("group"), sample_rows,
-                          assignments=out / "assignments.parquet", metadata=meta)
+                          assignments=out / "assignments.parquet")
     cols_s = files.columns
-    meta.update(science_rows=str(files.n_rows),
-                sample_rows=str(min(files.sample_rows, files.n_rows)))
+    meta = {"cosmoml_version": __version__, "estimator": estimator, "seed": str(seed),
+            "train": str(train), "science": str(science), "science_rows": str(files.n_rows),
+            "sample_rows": str(min(files.sample_rows, files.n_rows))}
+    files.metadata = dict(meta)  # what the assignments file records when written part by part
     # held in memory (the per-object results too) unless larger than the sample
     sci = files.sample(seed)[0] if files.n_rows <= files.sample_rows else files
     res = estimate_nz(df_t, sci, cols_t, method=method, estimator=estimator, edges=edges,
