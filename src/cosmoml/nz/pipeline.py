@@ -486,10 +486,9 @@ class _SciencePass:
     keep_objects: bool = True
 
     def __post_init__(self) -> None:
-        zeros = lambda: np.zeros(self.n_bins)  # noqa: E731
         self.pdf_sum = np.zeros((self.n_bins, self.grid.size))
-        self.n, self.n_covered, self.n_used, self.n_used_uncovered = (zeros() for _ in "1234")
-        self.mean_sum, self.mean_sumsq = zeros(), zeros()
+        self.n, self.n_covered, self.n_used, self.n_used_uncovered = np.zeros((4, self.n_bins))
+        self.mean_sum, self.mean_sumsq = np.zeros((2, self.n_bins))
         self.all_sum, self.all_n = 0.0, 0
         self._objects: list[tuple] = []
 
