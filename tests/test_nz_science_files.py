@@ -142,8 +142,10 @@ def test_science_files_plan_and_sample(sci_file, tmp_path):
     np.testing.assert_array_equal(sample["id"].to_numpy(), both["id"].to_numpy()[rows])
     np.testing.assert_array_equal(files.sample(seed=4)[1], rows)  # seeded
     assert not np.array_equal(files.sample(seed=5)[1], rows)
-    with pytest.raises(CatalogError, match="sample_rows"):
+    with pytest.raises(CatalogError, match="sample_rows must be >= 1, got 0"):
         ScienceFiles(path, SCI_COLS, sample_rows=0)
+    with pytest.raises(CatalogError, match="block_rows must be >= 1, got -1"):
+        ScienceFiles(path, SCI_COLS, block_rows=-1)
 
 
 def test_fold_routes_do_not_depend_on_where_a_block_starts():

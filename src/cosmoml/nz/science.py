@@ -56,9 +56,9 @@ class ScienceFiles:
     metadata: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if self.sample_rows < 1 or self.block_rows < 1:
-            raise CatalogError(f"sample_rows and block_rows must be >= 1, got "
-                               f"{self.sample_rows} and {self.block_rows}")
+        for name in ("sample_rows", "block_rows"):
+            if getattr(self, name) < 1:
+                raise CatalogError(f"{name} must be >= 1, got {getattr(self, name)}")
         self.files = expand_inputs(self.inputs)
         self.parts: list[Part] = plan_parts(self.files, self.block_rows, self.group)
         self.n_rows = sum(p.n_rows for p in self.parts)
