@@ -79,8 +79,18 @@ def test_nz_of_a_catalogue_larger_than_the_sample_held_in_memory(pair, tmp_path)
     for row in nz.itertuples():
         sel = (a["bin"].to_numpy() == row.bin) & a["covered"].to_numpy()
         assert abs(row.mean_z - truth[sel].mean()) < 0.05
-    r = run("nz", d / "spec.parquet", parts, "--output", tmp_path / "o2", "--method", "som",
-            "--sample-rows", "2500", "-q")
+    # SOM calibration too (the science objects' counts per cell, summed part by part)
+    r = run("nz", d / "spec.parquet", parts, "--output", tmp_path / "som", "--method", "som",
+            "--estimator", "knn", "--n-boot", "10", "--sample-rows", "2500", "-q")
+    assert r.returncode == 0, r.stderr
+    a = pd.read_parquet(tmp_path / "som" / "assignments.parquet")
+    nz = pd.read_parquet(tmp_path / "som" / "nz.parquet")
+    assert len(a) == len(sci) and 0.5 < a["covered"].mean() <= 1
+    for row in nz.itertuples():  # the gold objects' n(z)
+        sel = (a["bin"].to_numpy() == row.bin) & a["covered"].to_numpy()
+        assert abs(row.mean_z - truth[sel].mean()) < 0.05
+    r = run("nz", d / "spec.parquet", parts, "--output", tmp_path / "o2", "--method",
+            "stratlearn", "--sample-rows", "2500", "-q")
     assert r.returncode == 2 and "part by part" in r.stderr, r.stderr
     assert not (tmp_path / "o2").exists()
     # the diagnostics and the weights alone: of a random sample of the directory's rows

@@ -16,6 +16,7 @@ from cosmoml.nz.methods import (
     bootstrap_std,
     calibration_noise,
     dir_nz,
+    grid_counts,
     mean_z,
     point_nz,
     shift_nz,
@@ -128,7 +129,8 @@ def test_estimate_nz_end_to_end(shifted_samples):
 
 def test_science_pass_equals_predicting_the_whole_sample_at_once(shifted_samples):
     """The science PDFs are predicted block by block and summarised, never all held: point
-    estimates, means, bins and per-bin stacks must equal those of the whole PDF matrix."""
+    estimates, means, bins, per-bin stacks, point-estimate histograms and (SOM) counts per
+    cell must equal those of the whole PDF matrix."""
     train, sci = shifted_samples
     sci = sci.iloc[:3000].reset_index(drop=True)
     model = PhotoZModel("knn").fit(train, COLS)
@@ -136,14 +138,16 @@ def test_science_pass_equals_predicting_the_whole_sample_at_once(shifted_samples
     route = np.zeros(len(sci), dtype=np.int64)
     route[::97] = -1  # rows no model predicts: no estimate, no bin
     route[:701] = -1  # a whole block without a model
+    cells = np.random.default_rng(1).integers(0, 7, len(sci))
 
     def blocks():
-        return ((sci.iloc[a:a + 701], covered[a:a + 701], route[a:a + 701])
+        return ((sci.iloc[a:a + 701], covered[a:a + 701], route[a:a + 701], cells[a:a + 701])
                 for a in range(0, len(sci), 701))
 
     sp = pipeline._science_pass(blocks(), {0: model}, DES_Y1_EDGES, restrict=True)
     sums = pipeline._science_pass(blocks(), {0: model}, DES_Y1_EDGES, restrict=True,
-                                  keep_objects=False)
+                                  keep_objects=False, n_cells=7)
+    assert sp.cell_counts.shape == (4, 0)  # no SOM: no cells counted
     assert sums.bins is None and sums.z_point is None
     pdfs, _ = model.predict_pdf(sci)
     pdfs.pdf[route == -1] = np.nan
@@ -163,6 +167,12 @@ def test_science_pass_equals_predicting_the_whole_sample_at_once(shifted_samples
         assert sp.n[b] == (bins == b).sum() and sp.n_covered[b] == sel.sum()
         np.testing.assert_allclose(sp.stack(b), pdfs[sel].stack(), rtol=1e-12, atol=1e-12)
         np.testing.assert_allclose(sums.stack(b), sp.stack(b), rtol=1e-12, atol=1e-12)
+        z = pdfs.median()[sel]
+        np.testing.assert_array_equal(sums.point_counts[b], grid_counts(z, np.ones(z.size),
+                                                                        model.estimator_.grid_))
+        np.testing.assert_array_equal(sums.cell_counts[b], np.bincount(cells[sel], minlength=7))
+        assert sums.bin_mean_err(0, 0, of="point")[b] == pytest.approx(
+            z.std() / np.sqrt(z.size), rel=1e-9)
         assert sp.bin_mean()[b] == pytest.approx(means[sel].mean(), rel=1e-12)
         # without the objects, the error is σ/√n, which the bootstrap estimates
         assert sums.bin_mean_err(0, 0)[b] == pytest.approx(means[sel].std() / np.sqrt(

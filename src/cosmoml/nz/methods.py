@@ -16,7 +16,22 @@ from cosmoml.shift.diagnostics import effective_sample_size
 
 def _grid_histogram(z: np.ndarray, w: np.ndarray, grid: np.ndarray,
                     linear: bool = False) -> np.ndarray:
-    """Weighted histogram of ``z`` on cells centred on the grid nodes, as a density.
+    """Weighted histogram of ``z`` on cells centred on the grid nodes, as a density
+    (:func:`grid_counts` normalised)."""
+    return counts_nz(grid_counts(z, w, grid, linear), grid)
+
+
+def counts_nz(counts: np.ndarray, grid: np.ndarray) -> np.ndarray:
+    """Counts on the grid (one row, or one row per bin) normalised to unit integral (an
+    empty row stays zeros)."""
+    norm = counts @ _trapz_weights(grid)
+    return counts / np.where(norm > 0, norm, 1.0)[..., None]
+
+
+def grid_counts(z: np.ndarray, w: np.ndarray, grid: np.ndarray,
+                linear: bool = False) -> np.ndarray:
+    """Weighted counts of ``z`` in cells centred on the grid nodes (additive: the counts of
+    a sample are the sums of its parts').
 
     ``linear`` shares each value between its two neighbouring nodes in proportion to
     distance (the mean of the histogram is then the weighted mean of ``z`` exactly, away
@@ -27,12 +42,10 @@ def _grid_histogram(z: np.ndarray, w: np.ndarray, grid: np.ndarray,
         lo, hi, t = linear_assign(grid, np.asarray(z, dtype=float))
         h = np.bincount(lo, w * (1 - t), minlength=grid.size)
         h += np.bincount(hi, w * t, minlength=grid.size)
-    else:
-        mids = 0.5 * (grid[1:] + grid[:-1])
-        idx = np.searchsorted(mids, z)
-        h = np.bincount(idx, weights=w, minlength=grid.size)[: grid.size].astype(float)
-    norm = h @ _trapz_weights(grid)
-    return h / norm if norm > 0 else h
+        return h
+    mids = 0.5 * (grid[1:] + grid[:-1])
+    idx = np.searchsorted(mids, z)
+    return np.bincount(idx, weights=w, minlength=grid.size)[: grid.size].astype(float)
 
 
 def mean_z(nz: np.ndarray, grid: np.ndarray) -> np.ndarray:
@@ -87,11 +100,23 @@ def som_nz(cells_train, z_spec, bins_train, cells_sci, bins_sci, grid, n_bins: i
     Conditioning on the bin matters: a cell spans a range of photo-z, and its whole p(z | c)
     would leak neighbouring bins' redshifts into bin b. Science objects in cells without
     training objects are left out (the "gold" selection)."""
-    cells_train, z_spec = np.asarray(cells_train), np.asarray(z_spec, dtype=float)
-    bins_train = np.asarray(bins_train)
-    cells_sci, bins_sci = np.asarray(cells_sci), np.asarray(bins_sci)
+    cells_train, cells_sci = np.asarray(cells_train), np.asarray(cells_sci)
+    bins_sci = np.asarray(bins_sci)
     w_sci = np.ones(cells_sci.size) if weights_sci is None else np.asarray(weights_sci, float)
     n_cells = int(max(cells_train.max(), cells_sci.max())) + 1
+    counts = np.array([np.bincount(cells_sci[bins_sci == b], weights=w_sci[bins_sci == b],
+                                   minlength=n_cells) for b in range(n_bins)])
+    return som_nz_counts(cells_train, z_spec, bins_train, counts, grid)
+
+
+def som_nz_counts(cells_train, z_spec, bins_train, counts_sci, grid) -> np.ndarray:
+    """:func:`som_nz` from the science objects' (weighted) counts per bin and cell,
+    ``counts_sci`` (n_bins, n_cells): all it needs of them, summed part by part for a
+    catalogue of any size."""
+    cells_train, z_spec = np.asarray(cells_train), np.asarray(z_spec, dtype=float)
+    bins_train = np.asarray(bins_train)
+    counts_sci = np.asarray(counts_sci, dtype=float)
+    n_bins, n_cells = counts_sci.shape
     iz = np.searchsorted(0.5 * (grid[1:] + grid[:-1]), z_spec)
 
     def counts(sel):  # (cells × grid) spec-z counts of the selected training objects
@@ -104,14 +129,13 @@ def som_nz(cells_train, z_spec, bins_train, cells_sci, bins_sci, grid, n_bins: i
     out = np.zeros((n_bins, grid.size))
     tw = _trapz_weights(grid)
     for b in range(n_bins):
-        sel = (bins_sci == b) & (n_all[cells_sci] > 0)
-        if not sel.any():
+        pcb = np.where(n_all > 0, counts_sci[b], 0.0)
+        if not np.any(pcb > 0):
             continue
         h_b = counts(bins_train == b)
         n_b = h_b.sum(axis=1)
         h = np.where((n_b > 0)[:, None], h_b, h_all)
         pzc = h / np.maximum(h.sum(axis=1), 1.0)[:, None]
-        pcb = np.bincount(cells_sci[sel], weights=w_sci[sel], minlength=n_cells)
         nz = pcb @ pzc
         out[b] = nz / (nz @ tw)
     return out

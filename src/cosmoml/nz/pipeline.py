@@ -20,7 +20,8 @@ This is the library call behind ``cosmoml nz``:
    (``calibration_bias``: out-of-fold PDF means minus labels) and to the uncovered
    objects' leverage (their fraction in the bin times the bin's n(z) width: nothing
    constrains their redshifts). For ``som``, a bootstrap over training and science objects
-   together; for ``som`` and DIR, the stacking-bias term is replaced by their photo-z
+   together (read part by part: the training objects and a Poisson draw of the science
+   counts per cell); for ``som`` and DIR, the stacking-bias term is replaced by their photo-z
    closure (the same calibration run on the training objects' out-of-fold photo-z against
    the science objects' mean photo-z, ``calibration_bias`` in the table). ``ppi``
    subtracts the stacking bias instead of budgeting it (see :func:`estimate_nz`).
@@ -43,11 +44,13 @@ from cosmoml.nz.methods import (
     binned_mean_std,
     bootstrap_std,
     calibration_noise,
+    counts_nz,
     dir_nz,
+    grid_counts,
     mean_z,
-    point_nz,
     shift_nz,
     som_nz,
+    som_nz_counts,
     std_z,
 )
 from cosmoml.nz.science import SCIENCE_BLOCK, ScienceFiles, assignment_writer
@@ -179,9 +182,9 @@ def estimate_nz(
     ``sample_rows`` rows, each object's coverage comes from the correction's rule
     (``Correction.covers``), ``ppi``'s fold model of each row from its row number, the
     per-object results go to its ``assignments`` file (``assignments`` returned None), the
-    science shot noise in ``mean_z_err`` is σ/√n per bin instead of a bootstrap, and
-    ``som``, ``stratlearn``, ``nz_from="point"`` and ``z_true`` are refused (they need
-    every object in memory).
+    science shot noise in ``mean_z_err`` is σ/√n per bin instead of a bootstrap (``som``:
+    a Poisson bootstrap of the science counts per cell), and ``stratlearn`` (its strata
+    are quantiles of a propensity over the whole sample) and ``z_true`` are refused.
 
     ``z_true`` (simulations only) adds the truth columns ``mean_z_true``, ``delta_mean_z``
     and ``delta_mean_z_scaled`` to the table; it is never used to estimate anything.
@@ -260,11 +263,11 @@ def estimate_nz(
         chosen, cull = method, bool(cull)
         nz_from = nz_from or "stack"
     label_model = None if label_model == "none" else label_model
-    if files is not None and (chosen in ("stratlearn", "som") or nz_from == "point"):
+    if files is not None and chosen == "stratlearn":
         raise ConfigError(f"a science catalogue read part by part ({files.n_rows} rows, more "
                           f"than the {files.sample_rows} sampled) takes the corrections none, "
-                          "lima, classifier and success with nz_from stack, ppi or dir; not "
-                          f"{chosen} with {nz_from}")
+                          "lima, classifier, success and som; not stratlearn (its strata are "
+                          "quantiles of a propensity over the whole sample)")
     if nz_from == "ppi" and chosen in ("stratlearn", "som"):
         raise ConfigError(f"nz_from='ppi' needs a weighting correction (none, lima, "
                           f"classifier, success), not {chosen!r}: it shifts stacked PDFs by the "
@@ -305,19 +308,26 @@ def estimate_nz(
     name = (chosen + ("" if nz_from == "stack" else f"+{nz_from}")
             + ("+lines" if label_model else "") + ("+cull" if cull else ""))
     restrict = bool(cull) or chosen == "som"  # the n(z) speaks for the covered objects only
+    n_cells = corr.info["n_cells"] if chosen == "som" else 0  # SOM: count objects per cell
     if files is None:
         covered = np.zeros(len(sci), dtype=bool)
         covered[valid_s] = corr.covered
+        cells = None
+        if n_cells:
+            cells = np.full(len(sci), -1)  # no cell: no photometry, so no PDF and no bin
+            cells[valid_s] = corr.info["cells_science"]
         blocks = ((sci.iloc[a:a + SCIENCE_BLOCK], covered[a:a + SCIENCE_BLOCK],
-                   route[a:a + SCIENCE_BLOCK]) for a in range(0, len(sci), SCIENCE_BLOCK))
-        sp = _science_pass(blocks, models, edges, restrict, science_source)
+                   route[a:a + SCIENCE_BLOCK], None if cells is None else
+                   cells[a:a + SCIENCE_BLOCK]) for a in range(0, len(sci), SCIENCE_BLOCK))
+        sp = _science_pass(blocks, models, edges, restrict, science_source, n_cells=n_cells)
     else:
         blocks = _file_blocks(files, feats, corr, seed if nz_from == "ppi" else None,
                               len(fold_models))
         meta = {**files.metadata, "method": name, "grid": grid_json(pdfs_train.grid)}
         with assignment_writer(files.assignments, meta) as out:
             sp = _science_pass(blocks, models, edges, restrict, science_source,
-                               keep_objects=False, write=out, id_column=sci_cols.id_column)
+                               keep_objects=False, write=out, id_column=sci_cols.id_column,
+                               n_cells=n_cells)
     if label_model == "lines":
         flags = None if flag_column is None else train[flag_column].to_numpy()
         lc = line_confusion(pdfs_train, z_spec, flags, wavelength_range=line_window)
@@ -333,20 +343,24 @@ def estimate_nz(
     zhat_train = np.where(np.isfinite(oof_mean), oof_mean, z_spec)  # labels where none
     residual = oof_mean - z_spec  # out-of-fold PDF mean minus label, per training object
     if chosen == "som":  # SOM n(z) speaks only for the gold objects
-        cells_t, cells_s = corr.info["cells_train"], corr.info["cells_science"]
-        b_valid = sp.bins[valid_s]
-        nz = som_nz(cells_t, z_spec, bins_train, cells_s, b_valid, grid, n_bins)
+        cells_t = corr.info["cells_train"]
+        nz = som_nz_counts(cells_t, z_spec, bins_train, sp.cell_counts, grid)
         mu = mean_z(nz, grid)
+        if files is None:
+            cells_s, b_valid = corr.info["cells_science"], sp.bins[valid_s]
 
-        def stat(idx):  # resample training and science objects together
-            j = idx % len(cells_s)
-            i = idx[: len(cells_t)] % len(cells_t)
-            return mean_z(som_nz(cells_t[i], z_spec[i], bins_train[i], cells_s[j],
-                                 b_valid[j], grid, n_bins), grid)
+            def stat(idx):  # resample training and science objects together
+                j = idx % len(cells_s)
+                i = idx[: len(cells_t)] % len(cells_t)
+                return mean_z(som_nz(cells_t[i], z_spec[i], bins_train[i], cells_s[j],
+                                     b_valid[j], grid, n_bins), grid)
 
-        err = bootstrap_std(stat, max(len(cells_t), len(cells_s)), n_boot, seed)
-        cal_bias = mean_z(som_nz(cells_t, zhat_train, bins_train, cells_s, b_valid, grid,
-                                 n_bins), grid) - sp.bin_mean()
+            err = bootstrap_std(stat, max(len(cells_t), len(cells_s)), n_boot, seed)
+        else:
+            err = _som_poisson_err(cells_t, z_spec, bins_train, sp.cell_counts, grid,
+                                   n_boot, seed)
+        cal_bias = mean_z(som_nz_counts(cells_t, zhat_train, bins_train, sp.cell_counts,
+                                        grid), grid) - sp.bin_mean()
         err = np.sqrt(err**2 + np.nan_to_num(cal_bias) ** 2)
     elif nz_from == "dir":
         nz = dir_nz(z_spec, bins_train, grid, n_bins, corr.weights)
@@ -357,11 +371,10 @@ def estimate_nz(
         cal_bias = mean_z(dir_nz(zhat_train, bins_train, grid, n_bins, corr.weights),
                           grid) - sp.bin_mean()
         err = np.sqrt(err**2 + np.nan_to_num(cal_bias) ** 2)
-    elif nz_from == "point":
-        ok = (sp.bins >= 0) & sp.used
-        nz = point_nz(sp.z_point[ok], sp.bins[ok], grid, n_bins)
+    elif nz_from == "point":  # the histogram of the used objects' point estimates
+        nz = counts_nz(sp.point_counts, grid)
         mu = mean_z(nz, grid)
-        _, err = binned_mean_std(sp.z_point[ok], sp.bins[ok], n_bins, n_boot=n_boot, seed=seed)
+        err = sp.bin_mean_err(n_boot, seed, of="point")
     else:  # stacked science PDFs ("stack", and "ppi" shifted by the calibration residual)
         nz = np.array([sp.stack(b) for b in range(n_bins)])
         err_sci = sp.bin_mean_err(n_boot, seed)
@@ -477,25 +490,32 @@ class _SciencePass:
     the objects, the covered ones, the *used* ones (all, or the covered ones when the n(z)
     is restricted to them), the used uncovered ones, the used objects' PDF sum and the sum
     and sum of squares of their PDF means; over all used objects with a PDF, the sum and
-    count of PDF means. With ``keep_objects`` also per object (in catalogue order): point
-    estimate (PDF median), PDF mean, bin (−1: outside all bins or no PDF), covered, used;
-    otherwise those are None."""
+    count of PDF means. Per bin also the used objects' point estimates: their counts on the
+    grid (:func:`cosmoml.nz.methods.grid_counts`), sum and sum of squares; and with
+    ``n_cells`` (SOM) the used objects' counts per cell. With ``keep_objects`` also per
+    object (in catalogue order): point estimate (PDF median), PDF mean, bin (−1: outside
+    all bins or no PDF), covered, used; otherwise those are None."""
 
     grid: np.ndarray
     n_bins: int
     keep_objects: bool = True
+    n_cells: int = 0
 
     def __post_init__(self) -> None:
-        self.pdf_sum = np.zeros((self.n_bins, self.grid.size))
+        self.pdf_sum, self.point_counts = np.zeros((2, self.n_bins, self.grid.size))
         self.n, self.n_covered, self.n_used, self.n_used_uncovered = np.zeros((4, self.n_bins))
         self.mean_sum, self.mean_sumsq = np.zeros((2, self.n_bins))
+        self.point_sum, self.point_sumsq = np.zeros((2, self.n_bins))
+        self.cell_counts = np.zeros((self.n_bins, self.n_cells))
         self.all_sum, self.all_n = 0.0, 0
         self._objects: list[tuple] = []
 
     def add(self, pdf: np.ndarray | None, covered: np.ndarray, used: np.ndarray,
-            edges: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            edges: np.ndarray, cells: np.ndarray | None = None
+            ) -> tuple[np.ndarray, np.ndarray]:
         """Add a block of objects (``pdf``: their PDFs, NaN rows without one; None: no row
-        has one); returns their point estimates and bins."""
+        has one; ``cells``: their SOM cells, with ``n_cells``); returns their point
+        estimates and bins."""
         n = covered.size
         z_point, obj_mean = np.full(n, np.nan), np.full(n, np.nan)
         if pdf is not None:
@@ -513,6 +533,12 @@ class _SciencePass:
                 self.pdf_sum[b] += pdf[use].sum(axis=0, dtype=np.float64)
                 self.mean_sum[b] += obj_mean[use].sum()
                 self.mean_sumsq[b] += np.square(obj_mean[use]).sum()
+                z_use = z_point[use]
+                self.point_counts[b] += grid_counts(z_use, np.ones(z_use.size), self.grid)
+                self.point_sum[b] += z_use.sum()
+                self.point_sumsq[b] += np.square(z_use).sum()
+                if self.n_cells:
+                    self.cell_counts[b] += np.bincount(cells[use], minlength=self.n_cells)
         has = used & np.isfinite(obj_mean)
         self.all_sum += float(obj_mean[has].sum())
         self.all_n += int(has.sum())
@@ -544,36 +570,42 @@ class _SciencePass:
         return np.divide(self.mean_sum, self.n_used, out=np.full(self.n_bins, np.nan),
                          where=self.n_used > 0)
 
-    def bin_mean_err(self, n_boot: int, seed: int) -> np.ndarray:
-        """Per bin, the standard error of :meth:`bin_mean` over the science objects: their
-        bootstrap when the objects are kept, else σ/√n from the sums (what the bootstrap
-        estimates; with millions of objects it is far below every other error)."""
+    def bin_mean_err(self, n_boot: int, seed: int, of: str = "pdf_mean") -> np.ndarray:
+        """Per bin, the standard error of the used objects' mean PDF mean (:meth:`bin_mean`;
+        ``of="point"``: of their point estimates) over the science objects: their bootstrap
+        when the objects are kept, else σ/√n from the sums (what the bootstrap estimates;
+        with millions of objects it is far below every other error)."""
         if self.keep_objects:
             ok = (self.bins >= 0) & self.used
-            return binned_mean_std(self.obj_mean[ok], self.bins[ok], self.n_bins,
+            values = self.obj_mean if of == "pdf_mean" else self.z_point
+            return binned_mean_std(values[ok], self.bins[ok], self.n_bins,
                                    n_boot=n_boot, seed=seed)[1]
-        mean = self.bin_mean()
+        total, total_sq = ((self.mean_sum, self.mean_sumsq) if of == "pdf_mean"
+                           else (self.point_sum, self.point_sumsq))
         with np.errstate(invalid="ignore", divide="ignore"):
-            var = np.maximum(self.mean_sumsq / self.n_used - mean**2, 0.0)
+            mean = total / self.n_used
+            var = np.maximum(total_sq / self.n_used - mean**2, 0.0)
             return np.where(self.n_used > 1, np.sqrt(var / self.n_used), np.nan)
 
 
-def _science_pass(blocks: Iterable[tuple[pd.DataFrame, np.ndarray, np.ndarray]],
+def _science_pass(blocks: Iterable[tuple[pd.DataFrame, np.ndarray, np.ndarray,
+                                         np.ndarray | None]],
                   models: dict[int, PhotoZModel], edges, restrict: bool,
                   source: str = "science catalogue", keep_objects: bool = True,
                   write: Callable[[pd.DataFrame], None] | None = None,
-                  id_column: str | None = None) -> _SciencePass:
-    """Predict the science sample block by block — ``(rows, covered, route)``: each row by
-    ``models[route]`` (no model: no prediction) — keeping only what :class:`_SciencePass`
-    sums: memory is then a few numbers per object (``keep_objects``) or none, instead of a
-    PDF per object (1.2 KB on the default grid). ``restrict``: the n(z) uses the covered
-    objects only. ``write``, if given, receives each block's assignment rows. A row's PDF
-    does not depend on the rows predicted with it, so this equals predicting the whole
-    sample at once (up to the summation order of the sums)."""
+                  id_column: str | None = None, n_cells: int = 0) -> _SciencePass:
+    """Predict the science sample block by block — ``(rows, covered, route, cells)``: each
+    row by ``models[route]`` (no model: no prediction); ``cells``: SOM cells of the rows
+    (with ``n_cells``), else None — keeping only what :class:`_SciencePass` sums: memory is
+    then a few numbers per object (``keep_objects``) or none, instead of a PDF per object
+    (1.2 KB on the default grid). ``restrict``: the n(z) uses the covered objects only.
+    ``write``, if given, receives each block's assignment rows. A row's PDF does not depend
+    on the rows predicted with it, so this equals predicting the whole sample at once (up
+    to the summation order of the sums)."""
     grid = next(iter(models.values())).estimator_.grid_
     edges = np.asarray(edges, dtype=float)
-    out = _SciencePass(grid, edges.size - 1, keep_objects)
-    for df, covered, route in blocks:
+    out = _SciencePass(grid, edges.size - 1, keep_objects, n_cells)
+    for df, covered, route, cells in blocks:
         pdf = None  # in the estimator's own precision (float32 or float64)
         for key, model in models.items():
             mine = route == key
@@ -583,7 +615,7 @@ def _science_pass(blocks: Iterable[tuple[pd.DataFrame, np.ndarray, np.ndarray]],
                     pdf = np.full((len(df), grid.size), np.nan, dtype=p.pdf.dtype)
                 pdf[mine] = p.pdf
         used = covered if restrict else np.ones(len(df), dtype=bool)
-        z_point, bins = out.add(pdf, covered, used, edges)
+        z_point, bins = out.add(pdf, covered, used, edges, cells)
         if write is not None:
             write(_assignments(df, id_column, bins, z_point, covered))
     return out.finish()
@@ -597,6 +629,21 @@ def _assignments(df: pd.DataFrame, id_column: str | None, bins, z_point, covered
     if id_column and id_column in df.columns:
         out.insert(0, id_column, df[id_column].to_numpy())
     return out
+
+
+def _som_poisson_err(cells_t, z_spec, bins_train, counts_sci, grid, n_boot: int,
+                     seed: int) -> np.ndarray:
+    """Bootstrap standard deviation of the SOM n(z)'s mean per bin from the science counts
+    per (bin, cell) (a catalogue read part by part): the training objects resampled, each
+    science count drawn from a Poisson of its value (the Poisson bootstrap, which for
+    counts of millions is the ordinary one). Draw k from ``default_rng([seed, k])``."""
+    draws = []
+    for k in range(n_boot):
+        rng = np.random.default_rng([seed, k])
+        i = rng.integers(0, len(cells_t), len(cells_t))
+        draws.append(mean_z(som_nz_counts(cells_t[i], z_spec[i], bins_train[i],
+                                          rng.poisson(counts_sci), grid), grid))
+    return np.nanstd(np.array(draws), axis=0, ddof=1)
 
 
 #: Rows per draw of the ``ppi`` fold routing of a catalogue read part by part: a fixed
@@ -616,15 +663,20 @@ def _fold_routes(seed: int, start: int, n: int, n_folds: int) -> np.ndarray:
 
 def _file_blocks(files: ScienceFiles, feats: PhotometryFeatures, corr: Correction,
                  route_seed: int | None, n_folds: int
-                 ) -> Iterator[tuple[pd.DataFrame, np.ndarray, np.ndarray]]:
-    """``(rows, covered, route)`` of each block of a catalogue read part by part: coverage
-    by the correction's rule, the fold model by :func:`_fold_routes` (``route_seed``; None:
-    one model)."""
+                 ) -> Iterator[tuple[pd.DataFrame, np.ndarray, np.ndarray, np.ndarray | None]]:
+    """``(rows, covered, route, cells)`` of each block of a catalogue read part by part:
+    coverage by the correction's rule, the fold model by :func:`_fold_routes`
+    (``route_seed``; None: one model), the SOM cells for ``som`` (−1: no photometry; else
+    None)."""
+    som = corr.info.get("som") if corr.method == "som" else None
     for start, path, df in files.blocks():
         X, valid = _shift_transform(feats, df, files.columns, path)
         covered = np.zeros(len(df), dtype=bool)
+        cells = None if som is None else np.full(len(df), -1)
         if valid.any():
             covered[valid] = corr.covers(X[valid])
+            if som is not None:
+                cells[valid] = som.cells(X[valid])
         route = (np.zeros(len(df), dtype=np.int64) if route_seed is None
                  else _fold_routes(route_seed, start, len(df), n_folds))
-        yield df, covered, route
+        yield df, covered, route, cells
