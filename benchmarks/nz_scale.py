@@ -8,16 +8,18 @@ from a random sample of ``--sample-rows`` rows, and the per-object results writt
 they come (:class:`cosmoml.nz.science.ScienceFiles`): its memory should not grow with the
 catalogue. This measures both.
 
-Training set: 8,700 Buzzard galaxies with i < 24 (the size of ``random`` in
-``benchmarks/shift.py``). Science catalogues: Buzzard galaxies with true i < 24.5
-resampled with fresh LSST 10-year noise (``scale.make_catalogue``), cut at observed i <
-24, one parquet file per size. Each size runs `cosmoml nz TRAIN SCIENCE --output DIR`
-(defaults: ``--method auto``, estimator ``nn``) in its own subprocess, so its peak RSS is
-its own. The table gives the rows, whether they were held in memory, the wall time and
-peak memory; and for each mode the memory per 10⁶ science objects from its two largest
-sizes.
+``--method`` is passed on (default ``auto``; e.g. ``som`` to measure SOM calibration,
+which counts the science objects per cell part by part). Training set: 8,700 Buzzard
+galaxies with i < 24 (the size of ``random`` in ``benchmarks/shift.py``). Science
+catalogues: Buzzard galaxies with true i < 24.5 resampled with fresh LSST 10-year noise
+(``scale.make_catalogue``), cut at observed i < 24, one parquet file per size. Each size
+runs `cosmoml nz TRAIN SCIENCE --output DIR --method METHOD` (estimator ``nn``) in its own
+subprocess, so its peak RSS is its own. The table gives the rows, whether they were held
+in memory, the method, the wall time and peak memory; and for each mode the memory per
+10⁶ science objects from its two largest sizes.
 
     .venv/bin/python benchmarks/nz_scale.py [--rows 100000,1000000,3000000,10000000]
+        [--method auto] [--sample-rows N] [--output FILE]
 
 Results: ``benchmarks/results/nz_scale.json``.
 """
@@ -38,14 +40,14 @@ from scale import make_catalogue, peak_rss_mib, run_child  # benchmarks/ is on s
 HERE = Path(__file__).resolve().parent
 
 
-def child(train: str, science: str, out: str, sample_rows: str) -> None:
-    """Run `cosmoml nz` in this process; print its wall time and peak RSS as JSON (exit with
-    its status if it failed)."""
+def child(train: str, science: str, out: str, sample_rows: str, method: str) -> None:
+    """Run `cosmoml nz --method METHOD` in this process; print its wall time and peak RSS as
+    JSON (exit with its status if it failed)."""
     from cosmoml.cli import main
 
     t0 = time.perf_counter()
     sys.argv = ["cosmoml", "nz", train, science, "--output", out, "--quiet",
-                "--z-column", "redshift"]
+                "--z-column", "redshift", "--method", method]
     if sample_rows != "default":
         sys.argv += ["--sample-rows", sample_rows]
     try:
@@ -83,14 +85,15 @@ def science_file(work: Path, rows: int) -> tuple[Path, int]:
     return path, n
 
 
-def measure(work: Path, train, sizes: list[int], sample_rows: str = "default") -> list[dict]:
+def measure(work: Path, train, sizes: list[int], sample_rows: str = "default",
+            method: str = "auto") -> list[dict]:
     """Run `cosmoml nz` on each science size in its own subprocess."""
     train.to_parquet(work / "spec.parquet")
     rows = []
     for n in sizes:
         sci, n_sci = science_file(work, n)
         res = run_child(str(work / "spec.parquet"), str(sci), str(work / f"nz_{n}"),
-                        sample_rows, script=__file__)
+                        sample_rows, method, script=__file__)
         diag = json.loads((work / f"nz_{n}" / "diagnostics.json").read_text())
         in_memory = int(diag["sample_rows"]) >= int(diag["science_rows"])
         rows.append({"science_rows": n_sci, "train_rows": len(train),
@@ -117,7 +120,8 @@ def main() -> None:
     ap.add_argument("--output", default=str(HERE / "results" / "nz_scale.json"))
     ap.add_argument("--sample-rows", default="default",
                     help="`cosmoml nz --sample-rows` (default: its own default)")
-    ap.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
+    ap.add_argument("--method", default="auto", help="`cosmoml nz --method` (default auto)")
+    ap.add_argument("--child", nargs=5, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
         child(*args.child)
@@ -132,7 +136,7 @@ def main() -> None:
     pool = load_buzzard(100_000, seed=5)
     train = pool[pool["i"] < 24].iloc[:8_700].reset_index(drop=True)
     with tempfile.TemporaryDirectory(prefix="cosmoml_nz_scale_") as tmp:
-        rows = measure(Path(tmp), train, sizes, args.sample_rows)
+        rows = measure(Path(tmp), train, sizes, args.sample_rows, args.method)
     slopes = {mode: slope([r for r in rows if r["in_memory"] == (mode == "in_memory")])
               for mode in ("in_memory", "part_by_part")}
     print("\n| science rows | read | method | seconds | peak MiB |\n"
@@ -144,7 +148,7 @@ def main() -> None:
         if s is not None:
             print(f"\n{mode.replace('_', ' ')}: peak memory grows by {s:,.0f} MiB per 10⁶ "
                   "science objects")
-    out = {"benchmark": "nz_scale", "cosmoml_version": __version__,
+    out = {"benchmark": "nz_scale", "cosmoml_version": __version__, "method": args.method,
            "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
            "rows": rows, "mib_per_million": slopes,
            "date": pd.Timestamp.now(tz="UTC").isoformat()}

@@ -89,10 +89,6 @@ def test_nz_of_a_catalogue_larger_than_the_sample_held_in_memory(pair, tmp_path)
     for row in nz.itertuples():  # the gold objects' n(z)
         sel = (a["bin"].to_numpy() == row.bin) & a["covered"].to_numpy()
         assert abs(row.mean_z - truth[sel].mean()) < 0.05
-    r = run("nz", d / "spec.parquet", parts, "--output", tmp_path / "o2", "--method",
-            "stratlearn", "--sample-rows", "2500", "-q")
-    assert r.returncode == 2 and "part by part" in r.stderr, r.stderr
-    assert not (tmp_path / "o2").exists()
     # the diagnostics and the weights alone: of a random sample of the directory's rows
     r = run("shift", "diagnose", d / "spec.parquet", parts, "--sample-rows", "2500",
             "--json", tmp_path / "d.json")

@@ -183,8 +183,8 @@ def estimate_nz(
     (``Correction.covers``), ``ppi``'s fold model of each row from its row number, the
     per-object results go to its ``assignments`` file (``assignments`` returned None), the
     science shot noise in ``mean_z_err`` is σ/√n per bin instead of a bootstrap (``som``:
-    a Poisson bootstrap of the science counts per cell), and ``stratlearn`` (its strata
-    are quantiles of a propensity over the whole sample) and ``z_true`` are refused.
+    a Poisson bootstrap of the science counts per cell; ``stratlearn``: each row's stratum
+    from the mean of the cross-fitted propensity classifiers), and ``z_true`` is refused.
 
     ``z_true`` (simulations only) adds the truth columns ``mean_z_true``, ``delta_mean_z``
     and ``delta_mean_z_scaled`` to the table; it is never used to estimate anything.
@@ -263,16 +263,15 @@ def estimate_nz(
         chosen, cull = method, bool(cull)
         nz_from = nz_from or "stack"
     label_model = None if label_model == "none" else label_model
-    if files is not None and chosen == "stratlearn":
-        raise ConfigError(f"a science catalogue read part by part ({files.n_rows} rows, more "
-                          f"than the {files.sample_rows} sampled) takes the corrections none, "
-                          "lima, classifier, success and som; not stratlearn (its strata are "
-                          "quantiles of a propensity over the whole sample)")
     if nz_from == "ppi" and chosen in ("stratlearn", "som"):
         raise ConfigError(f"nz_from='ppi' needs a weighting correction (none, lima, "
                           f"classifier, success), not {chosen!r}: it shifts stacked PDFs by the "
                           "weighted calibration residual of one predictor")
     corr = correct(chosen, X_t, X_s, random_state=seed, z_train=z_spec, groups=groups)
+    if files is not None and corr.covers is None:
+        raise ConfigError(f"a science catalogue read part by part ({files.n_rows} rows, more "
+                          f"than the {files.sample_rows} sampled) needs a correction with a "
+                          f"coverage rule for the rows it did not see; {chosen!r} has none")
     sw = None
     if sample_weight is not None:
         sw = np.asarray(sample_weight, dtype=float)
@@ -300,7 +299,7 @@ def estimate_nz(
         models, route = fold_models, folds_sci
     elif chosen == "stratlearn":
         models, route = _stratified_models(train, sci, fit_cols, corr, valid_s, estimator,
-                                           params)
+                                           params, every_stratum=files is not None)
     else:
         models = {0: PhotoZModel(estimator, estimator_params=params).fit(
             train, fit_cols, sample_weight=corr.weights)}
@@ -461,9 +460,11 @@ def _out_of_fold_pdfs(train, columns, weights, estimator, params, seed, n_folds:
     return PDFs(p.grid, out, normalised=True), models, folds_sci
 
 
-def _stratified_models(train, sci, columns, corr, valid_s, estimator, params
+def _stratified_models(train, sci, columns, corr, valid_s, estimator, params,
+                       every_stratum: bool = False
                        ) -> tuple[dict[int, PhotoZModel], np.ndarray]:
-    """StratLearn: one model per propensity stratum (neighbours borrowed when too few), and
+    """StratLearn: one model per propensity stratum (neighbours borrowed when too few) that
+    holds science objects (``every_stratum``: every stratum, for rows not yet seen), and
     each science object's stratum (−1: no prediction)."""
     s_train = corr.info["strata_train"]
     s_sci = np.full(len(sci), -1)
@@ -476,7 +477,7 @@ def _stratified_models(train, sci, columns, corr, valid_s, estimator, params
                                                              len(train)))
     models = {}
     for s, (lo, hi) in enumerate(groups):
-        if not (s_sci == s).any():
+        if not (every_stratum or (s_sci == s).any()):
             continue
         sel = (s_train >= lo) & (s_train <= hi)
         models[s] = PhotoZModel(estimator, estimator_params=params).fit(
@@ -665,10 +666,11 @@ def _file_blocks(files: ScienceFiles, feats: PhotometryFeatures, corr: Correctio
                  route_seed: int | None, n_folds: int
                  ) -> Iterator[tuple[pd.DataFrame, np.ndarray, np.ndarray, np.ndarray | None]]:
     """``(rows, covered, route, cells)`` of each block of a catalogue read part by part:
-    coverage by the correction's rule, the fold model by :func:`_fold_routes`
-    (``route_seed``; None: one model), the SOM cells for ``som`` (−1: no photometry; else
-    None)."""
+    coverage by the correction's rule, the model by :func:`_fold_routes` (``route_seed``;
+    None: one model) or, for ``stratlearn``, the propensity stratum (−1: no photometry),
+    the SOM cells for ``som`` (−1: no photometry; else None)."""
     som = corr.info.get("som") if corr.method == "som" else None
+    stratum_of = corr.info.get("stratum_of") if corr.method == "stratlearn" else None
     for start, path, df in files.blocks():
         X, valid = _shift_transform(feats, df, files.columns, path)
         covered = np.zeros(len(df), dtype=bool)
@@ -677,6 +679,12 @@ def _file_blocks(files: ScienceFiles, feats: PhotometryFeatures, corr: Correctio
             covered[valid] = corr.covers(X[valid])
             if som is not None:
                 cells[valid] = som.cells(X[valid])
-        route = (np.zeros(len(df), dtype=np.int64) if route_seed is None
-                 else _fold_routes(route_seed, start, len(df), n_folds))
+        if stratum_of is not None:
+            route = np.full(len(df), -1)
+            if valid.any():
+                route[valid] = stratum_of(X[valid])
+        elif route_seed is None:
+            route = np.zeros(len(df), dtype=np.int64)
+        else:
+            route = _fold_routes(route_seed, start, len(df), n_folds)
         yield df, covered, route, cells

@@ -8,6 +8,7 @@ the science (photometric) sample.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -97,12 +98,15 @@ def classifier_propensity(
     n_folds: int = 3,
     calibrate: bool = True,
     random_state: int = 0,
-) -> tuple[np.ndarray, np.ndarray]:
+    return_rule: bool = False,
+) -> tuple[np.ndarray, np.ndarray] | tuple[np.ndarray, np.ndarray, Callable]:
     """Cross-fitted P(science | x) for every training and every science object.
 
     A gradient-boosted classifier (scikit-learn's ``HistGradientBoostingClassifier``,
     isotonic-calibrated when ``calibrate``) is trained to tell science (1) from training
-    (0); each object's probability comes from the folds that did not see it.
+    (0); each object's probability comes from the folds that did not see it. With
+    ``return_rule`` also P(science | x) for any other rows (features → probability): the
+    mean of the fold classifiers, none of which saw them.
     """
     from sklearn.calibration import CalibratedClassifierCV
     from sklearn.ensemble import HistGradientBoostingClassifier
@@ -112,6 +116,7 @@ def classifier_propensity(
     X = np.vstack([X_train, X_sci])
     y = np.r_[np.zeros(len(X_train)), np.ones(len(X_sci))]
     p = np.empty(len(X))
+    models = []
     folds = StratifiedKFold(n_folds, shuffle=True, random_state=random_state)
     for fit_idx, out_idx in folds.split(X, y):
         # shallow, strongly regularised trees: smooth propensities; the unregularised
@@ -124,7 +129,16 @@ def classifier_propensity(
             clf = CalibratedClassifierCV(clf, method="isotonic", cv=3)
         clf.fit(X[fit_idx], y[fit_idx])
         p[out_idx] = clf.predict_proba(X[out_idx])[:, 1]
-    return p[: len(X_train)], p[len(X_train) :]
+        if return_rule:
+            models.append(clf)
+    if not return_rule:
+        return p[: len(X_train)], p[len(X_train) :]
+
+    def rule(X_new: np.ndarray) -> np.ndarray:
+        X_new = np.asarray(X_new, dtype=float)
+        return np.mean([m.predict_proba(X_new)[:, 1] for m in models], axis=0)
+
+    return p[: len(X_train)], p[len(X_train) :], rule
 
 
 def classifier_auc(p_train: np.ndarray, p_sci: np.ndarray) -> tuple[float, float]:

@@ -19,7 +19,6 @@ from cosmoml.errors import ConfigError
 from cosmoml.shift.diagnostics import (
     _check,
     classifier_propensity,
-    coverage,
     effective_sample_size,
     science_counts_in_balls,
     training_ball_radii,
@@ -38,8 +37,8 @@ class Correction:
     ``weight_draws`` (fitted-model corrections): a callable yielding weight vectors drawn
     from the fit's uncertainty (mean 1 each), for the n(z) errors to carry it.
     ``covers``: the coverage rule behind ``covered``, for science objects the correction
-    did not see (features → bool per row; None where the rule needs the science sample
-    itself, as StratLearn's propensity strata do)."""
+    did not see (features → bool per row; None where the correction has none, which a
+    catalogue read part by part then cannot use)."""
 
     method: str
     weights: np.ndarray
@@ -118,16 +117,22 @@ def classifier_weights(
 
 
 def propensity_strata(
-    X_train, X_sci, n_strata: int = 5, random_state: int = 0
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    X_train, X_sci, n_strata: int = 5, random_state: int = 0, return_rule: bool = False
+) -> tuple:
     """StratLearn strata (Autenrieth et al. 2024): quantiles of the propensity score
     P(training | x) over the combined sample. Returns (stratum of each training object,
-    stratum of each science object, the inner stratum edges in propensity)."""
-    p_train, p_sci = classifier_propensity(X_train, X_sci, random_state=random_state)
+    stratum of each science object, the inner stratum edges in propensity), and with
+    ``return_rule`` the stratum of any other rows (features → stratum; their propensity
+    from the mean of the cross-fitted classifiers, none of which saw them)."""
+    p_train, p_sci, p_of = classifier_propensity(X_train, X_sci, random_state=random_state,
+                                                 return_rule=True)
     e_train, e_sci = 1 - p_train, 1 - p_sci
     edges = np.quantile(np.r_[e_train, e_sci], np.linspace(0, 1, n_strata + 1)[1:-1])
-    return (np.searchsorted(edges, e_train, side="right"),
-            np.searchsorted(edges, e_sci, side="right"), edges)
+    out = (np.searchsorted(edges, e_train, side="right"),
+           np.searchsorted(edges, e_sci, side="right"), edges)
+    if not return_rule:
+        return out
+    return (*out, lambda X: np.searchsorted(edges, 1 - p_of(X), side="right"))
 
 
 def stratlearn_weights(X_train, X_sci, n_strata: int = 5, k: int = 5, random_state: int = 0,
@@ -136,17 +141,21 @@ def stratlearn_weights(X_train, X_sci, n_strata: int = 5, k: int = 5, random_sta
     training object in stratum s. A science object in a stratum with no training object is
     uncovered (as is one outside every Lima ball). ``info['strata_train']`` and
     ``info['strata_science']`` hold the strata for fitting models within strata
-    (:class:`cosmoml.shift.StratifiedPhotoZ`)."""
+    (:class:`cosmoml.shift.StratifiedPhotoZ`), ``info['stratum_of']`` the stratum of any
+    other science rows (:func:`propensity_strata`'s rule)."""
     X_train, X_sci = _check(X_train, X_sci, k)
-    s_train, s_sci, edges = propensity_strata(X_train, X_sci, n_strata, random_state)
+    s_train, s_sci, edges, stratum_of = propensity_strata(X_train, X_sci, n_strata,
+                                                          random_state, return_rule=True)
     n_t = np.bincount(s_train, minlength=n_strata) / len(X_train)
     n_s = np.bincount(s_sci, minlength=n_strata) / len(X_sci)
     ratio = np.divide(n_s, n_t, out=np.zeros(n_strata), where=n_t > 0)
-    covered = (n_t[s_sci] > 0) & coverage(X_train, X_sci, k)["in_ball"]
+    in_ball = in_ball_rule(X_train, k)
+    covered = (n_t[s_sci] > 0) & in_ball(X_sci)
     return Correction(
         "stratlearn", _normalise(ratio[s_train]), covered,
         {"n_strata": n_strata, "strata_train": s_train, "strata_science": s_sci,
-         "stratum_weights": ratio, "propensity_edges": edges},
+         "stratum_weights": ratio, "propensity_edges": edges, "stratum_of": stratum_of},
+        covers=lambda X: (n_t[stratum_of(X)] > 0) & in_ball(X),
     )
 
 
