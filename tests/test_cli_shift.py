@@ -79,9 +79,10 @@ def test_nz_of_a_catalogue_larger_than_the_sample_held_in_memory(pair, tmp_path)
     for row in nz.itertuples():
         sel = (a["bin"].to_numpy() == row.bin) & a["covered"].to_numpy()
         assert abs(row.mean_z - truth[sel].mean()) < 0.05
-    # SOM calibration too (the science objects' counts per cell, summed part by part)
+    # SOM calibration too (the science objects' counts per cell, summed part by part), with
+    # the progress bar (not -q)
     r = run("nz", d / "spec.parquet", parts, "--output", tmp_path / "som", "--method", "som",
-            "--estimator", "knn", "--n-boot", "10", "--sample-rows", "2500", "-q")
+            "--estimator", "knn", "--n-boot", "10", "--sample-rows", "2500")
     assert r.returncode == 0, r.stderr
     a = pd.read_parquet(tmp_path / "som" / "assignments.parquet")
     nz = pd.read_parquet(tmp_path / "som" / "nz.parquet")

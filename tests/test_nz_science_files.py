@@ -56,11 +56,17 @@ def test_files_read_part_by_part_give_the_in_memory_result(shifted_samples, sci_
     train, _ = shifted_samples
     path, sci = sci_file
     kw = dict(method="lima", cull=True, estimator="knn", n_boot=200, seed=3)
-    mem = estimate_nz(train, sci, COLS, **kw)
+    calls: list[tuple[int, int]] = []
+    mem = estimate_nz(train, sci, COLS, progress=lambda *a: calls.append(a), **kw)
+    assert calls == [(N, N)]  # one block
     out = tmp_path / "assignments.parquet"
     files = ScienceFiles(path, SCI_COLS, sample_rows=N, block_rows=700, assignments=out,
                          metadata={"science": "x"})
-    part = estimate_nz(train, files, COLS, **kw)
+    calls.clear()
+    part = estimate_nz(train, files, COLS, progress=lambda *a: calls.append(a), **kw)
+    done = [k for k, _ in calls]  # after each block: rows so far, of all rows
+    assert len(calls) >= 5 and done[-1] == N and {n for _, n in calls} == {N}
+    assert np.all(np.diff(done) > 0) and max(np.diff([0, *done])) <= 700
     assert part.assignments is None and part.used is None and part.method == mem.method
     np.testing.assert_array_equal(part.correction.weights, mem.correction.weights)
     written = pd.read_parquet(out)

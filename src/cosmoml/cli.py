@@ -428,11 +428,19 @@ def nz_cmd(
               nz_from=nz_from, line_confusion=line_confusion, flag_column=flag_column,
               line_window=_window(line_window), survey_column=survey_column,
               sample_rows=sample_rows, **cols)
-    if quiet:
+    prog = _progress(quiet)
+    if prog is None:
         res = run(train, science, output, **kw)
     else:
-        with err.status(f"n(z): diagnostics, correction, training '{estimator}' ..."):
-            res = run(train, science, output, **kw)
+        with prog:
+            task = prog.add_task(f"n(z): diagnostics, correction, training '{estimator}'",
+                                 total=None)
+
+            def advance(done: int, total: int) -> None:
+                prog.update(task, description="n(z): predicting the science objects",
+                            completed=done, total=total)
+
+            res = run(train, science, output, progress=advance, **kw)
     d = res.diagnostics
     for w in res.warnings:
         err.print(f"WARNING: {w}", markup=False, highlight=False)

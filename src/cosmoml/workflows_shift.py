@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -113,6 +113,7 @@ def nz(
     line_window: tuple[float, float] | None = None,
     survey_column: str | None = None,
     sample_rows: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
     **columns,
 ) -> NZResult:
     """Tomographic n(z) of SCIENCE calibrated on TRAIN; writes the files listed above.
@@ -121,7 +122,8 @@ def nz(
     :data:`cosmoml.nz.science.SAMPLE_ROWS`) science rows are held in memory; a larger
     catalogue is read and predicted part by part, its diagnostics and correction from a
     seeded random sample of ``sample_rows`` rows (:class:`cosmoml.nz.science.ScienceFiles`),
-    with memory that does not grow with it.
+    with memory that does not grow with it. ``progress(done, total)``: science rows
+    predicted after each block.
     """
     out = Path(output_dir)
     df_t, cols_t = load_train(train, **columns,
@@ -142,7 +144,8 @@ def nz(
                       label_model=None if line_confusion is None
                       else ("lines" if line_confusion else "none"), flag_column=flag_column,
                       line_window=line_window, survey_column=survey_column,
-                      train_source=str(train), science_source=str(science))
+                      train_source=str(train), science_source=str(science),
+                      progress=progress)
     out.mkdir(parents=True, exist_ok=True)
     meta.update(method=res.method, grid=grid_json(res.grid))
     table = res.table.copy()

@@ -174,6 +174,7 @@ def estimate_nz(
     survey_column: str | None = None,
     train_source: str = "training catalogue",
     science_source: str = "science catalogue",
+    progress: Callable[[int, int], None] | None = None,
 ) -> NZResult:
     """Tomographic n(z) of ``science`` calibrated on ``train`` (see the module docstring).
 
@@ -222,7 +223,8 @@ def estimate_nz(
     ``success`` correction then fits one success surface per combination of the surveys'
     targeting footprints (:func:`cosmoml.shift.weights.success_weights`, ``groups``); other
     corrections ignore it. ``train_source``, ``science_source``: how errors name the two
-    catalogues (their files, from the CLI).
+    catalogues (their files, from the CLI). ``progress(done, total)``, if given, is called
+    after each block of science objects predicted (rows so far, all rows).
     """
     if n_boot < 2:
         raise ConfigError(f"n_boot must be at least 2 (the per-bin errors are bootstrap "
@@ -318,7 +320,9 @@ def estimate_nz(
         blocks = ((sci.iloc[a:a + SCIENCE_BLOCK], covered[a:a + SCIENCE_BLOCK],
                    route[a:a + SCIENCE_BLOCK], None if cells is None else
                    cells[a:a + SCIENCE_BLOCK]) for a in range(0, len(sci), SCIENCE_BLOCK))
-        sp = _science_pass(blocks, models, edges, restrict, science_source, n_cells=n_cells)
+        sp = _science_pass(blocks, models, edges, restrict, science_source, n_cells=n_cells,
+                           progress=None if progress is None
+                           else (lambda k: progress(k, len(sci))))
     else:
         blocks = _file_blocks(files, feats, corr, seed if nz_from == "ppi" else None,
                               len(fold_models))
@@ -326,7 +330,8 @@ def estimate_nz(
         with assignment_writer(files.assignments, meta) as out:
             sp = _science_pass(blocks, models, edges, restrict, science_source,
                                keep_objects=False, write=out, id_column=sci_cols.id_column,
-                               n_cells=n_cells)
+                               n_cells=n_cells, progress=None if progress is None
+                               else (lambda k: progress(k, files.n_rows)))
     if label_model == "lines":
         flags = None if flag_column is None else train[flag_column].to_numpy()
         lc = line_confusion(pdfs_train, z_spec, flags, wavelength_range=line_window)
@@ -594,18 +599,20 @@ def _science_pass(blocks: Iterable[tuple[pd.DataFrame, np.ndarray, np.ndarray,
                   models: dict[int, PhotoZModel], edges, restrict: bool,
                   source: str = "science catalogue", keep_objects: bool = True,
                   write: Callable[[pd.DataFrame], None] | None = None,
-                  id_column: str | None = None, n_cells: int = 0) -> _SciencePass:
+                  id_column: str | None = None, n_cells: int = 0,
+                  progress: Callable[[int], None] | None = None) -> _SciencePass:
     """Predict the science sample block by block — ``(rows, covered, route, cells)``: each
     row by ``models[route]`` (no model: no prediction); ``cells``: SOM cells of the rows
     (with ``n_cells``), else None — keeping only what :class:`_SciencePass` sums: memory is
     then a few numbers per object (``keep_objects``) or none, instead of a PDF per object
     (1.2 KB on the default grid). ``restrict``: the n(z) uses the covered objects only.
-    ``write``, if given, receives each block's assignment rows. A row's PDF does not depend
-    on the rows predicted with it, so this equals predicting the whole sample at once (up
-    to the summation order of the sums)."""
+    ``write``, if given, receives each block's assignment rows; ``progress``, the rows done
+    after each block. A row's PDF does not depend on the rows predicted with it, so this
+    equals predicting the whole sample at once (up to the summation order of the sums)."""
     grid = next(iter(models.values())).estimator_.grid_
     edges = np.asarray(edges, dtype=float)
     out = _SciencePass(grid, edges.size - 1, keep_objects, n_cells)
+    done = 0
     for df, covered, route, cells in blocks:
         pdf = None  # in the estimator's own precision (float32 or float64)
         for key, model in models.items():
@@ -619,6 +626,9 @@ def _science_pass(blocks: Iterable[tuple[pd.DataFrame, np.ndarray, np.ndarray,
         z_point, bins = out.add(pdf, covered, used, edges, cells)
         if write is not None:
             write(_assignments(df, id_column, bins, z_point, covered))
+        done += len(df)
+        if progress is not None:
+            progress(done)
     return out.finish()
 
 
