@@ -645,16 +645,14 @@ def _assignments(df: pd.DataFrame, id_column: str | None, bins, z_point, covered
 def _som_poisson_err(cells_t, z_spec, bins_train, counts_sci, grid, n_boot: int,
                      seed: int) -> np.ndarray:
     """Bootstrap standard deviation of the SOM n(z)'s mean per bin from the science counts
-    per (bin, cell) (a catalogue read part by part): the training objects resampled, each
-    science count drawn from a Poisson of its value (the Poisson bootstrap, which for
-    counts of millions is the ordinary one). Draw k from ``default_rng([seed, k])``."""
-    draws = []
-    for k in range(n_boot):
-        rng = np.random.default_rng([seed, k])
-        i = rng.integers(0, len(cells_t), len(cells_t))
-        draws.append(mean_z(som_nz_counts(cells_t[i], z_spec[i], bins_train[i],
-                                          rng.poisson(counts_sci), grid), grid))
-    return np.nanstd(np.array(draws), axis=0, ddof=1)
+    per (bin, cell) (a catalogue read part by part): the training objects resampled
+    (:func:`cosmoml.nz.methods.bootstrap_std`), each science count drawn from a Poisson of
+    its value (the Poisson bootstrap, which for counts of millions is the ordinary one;
+    one draw per resample, in order, from ``default_rng([seed, 13])``)."""
+    poisson = np.random.default_rng([seed, 13])
+    return bootstrap_std(lambda i: mean_z(som_nz_counts(
+        cells_t[i], z_spec[i], bins_train[i], poisson.poisson(counts_sci), grid), grid),
+        len(cells_t), n_boot, seed)
 
 
 #: Rows per draw of the ``ppi`` fold routing of a catalogue read part by part: a fixed
