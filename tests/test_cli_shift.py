@@ -80,13 +80,17 @@ def test_nz_of_a_catalogue_larger_than_the_sample_held_in_memory(pair, tmp_path)
         sel = (a["bin"].to_numpy() == row.bin) & a["covered"].to_numpy()
         assert abs(row.mean_z - truth[sel].mean()) < 0.05
     # SOM calibration too (the science objects' counts per cell, summed part by part), with
-    # the progress bar (not -q)
+    # the progress bar (not -q), the parts predicted by the workers of a Dask cluster
     r = run("nz", d / "spec.parquet", parts, "--output", tmp_path / "som", "--method", "som",
-            "--estimator", "knn", "--n-boot", "10", "--sample-rows", "2500")
+            "--estimator", "knn", "--n-boot", "10", "--sample-rows", "2500",
+            "--engine", "dask", "--workers", "2")
     assert r.returncode == 0, r.stderr
     a = pd.read_parquet(tmp_path / "som" / "assignments.parquet")
     nz = pd.read_parquet(tmp_path / "som" / "nz.parquet")
     assert len(a) == len(sci) and 0.5 < a["covered"].mean() <= 1
+    assert (a["id"].to_numpy() == sci["id"].to_numpy()).all()
+    assert sorted(p.name for p in (tmp_path / "som").iterdir()) == [
+        "assignments.parquet", "diagnostics.json", "nz.parquet", "summary.html"]
     for row in nz.itertuples():  # the gold objects' n(z)
         sel = (a["bin"].to_numpy() == row.bin) & a["covered"].to_numpy()
         assert abs(row.mean_z - truth[sel].mean()) < 0.05

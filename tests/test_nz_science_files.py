@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -154,6 +155,80 @@ def test_stratlearn_part_by_part(shifted_samples, sci_file, tmp_path):
     assert np.mean(a["bin"] == mem.assignments["bin"]) > 0.9
 
 
+@pytest.mark.parametrize(("processes", "kw"), [
+    (False, {"method": "lima", "nz_from": "ppi", "cull": True}),
+    (True, {"method": "stratlearn"})], ids=["threads-ppi", "processes-stratlearn"])
+def test_the_dask_engine_gives_the_local_result(shifted_samples, sci_file, tmp_path,
+                                                processes, kw, monkeypatch):
+    """Parts sampled and predicted by the workers of a Dask cluster (threads of this
+    process, or processes, which receive the fitted correction and models pickled): the
+    sample is the local one; the sums are
+    added in part order and the assignment files joined in it, so the n(z), its table and
+    the assignments are the local engine's; progress is reported in rows; the parts'
+    files are gone afterwards; one cluster serves the sampling and the science pass."""
+    pytest.importorskip("dask.distributed")
+    from cosmoml.engine import dask as dask_engine
+
+    train, _ = shifted_samples
+    path, _ = sci_file
+    kw = dict(estimator="knn", n_boot=50, seed=3, **kw)
+    clusters = []  # each estimate_nz starts one, for its sampling and its science pass
+    client = dask_engine.dask_client
+    monkeypatch.setattr(dask_engine, "dask_client",
+                        lambda *a: clusters.append(a) or client(*a))
+    runs, calls, samples = {}, {}, {}
+    for engine in ("local", "dask"):
+        calls[engine] = []
+        files = ScienceFiles(path, SCI_COLS, sample_rows=1000, block_rows=700,
+                             assignments=tmp_path / f"{engine}.parquet", engine=engine,
+                             workers=2, dask_processes=processes)
+        if not processes:  # (each map starts a local cluster: processes take seconds)
+            samples[engine] = files.sample(seed=3)
+        runs[engine] = estimate_nz(train, files, COLS, **kw,
+                                   progress=lambda *a, e=engine: calls[e].append(a))
+    assert len(clusters) == 1 + bool(samples)
+    if samples:
+        pd.testing.assert_frame_equal(samples["dask"][0], samples["local"][0])
+    local, dask = runs["local"], runs["dask"]
+    assert len(files.parts) >= 4 and calls["dask"][-1] == (N, N)
+    assert [k for k, _ in calls["dask"]] == sorted({k for k, _ in calls["dask"]})
+    np.testing.assert_allclose(dask.nz, local.nz, rtol=1e-12, atol=1e-12)
+    pd.testing.assert_frame_equal(dask.table, local.table, rtol=1e-12)
+    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "dask.parquet"),
+                                  pd.read_parquet(tmp_path / "local.parquet"))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dask.parquet", "local.parquet"]
+
+
+def _bad_catalogue(sci: pd.DataFrame, tmp_path) -> Path:
+    """``sci`` as parquet (row groups of 400) with a magnitude that is not a number in
+    row 2345 of column g."""
+    bad = sci[["id", *SCI_COLS.photometry_columns()]].astype({"g": object})
+    bad.loc[2345, "g"] = "faint?"
+    path = tmp_path / "bad.parquet"
+    pq.write_table(pa.Table.from_pandas(bad.astype({"g": str}), preserve_index=False), path,
+                   row_group_size=400)
+    return path
+
+
+def test_a_bad_value_on_a_dask_worker_names_file_and_row(shifted_samples, sci_file,
+                                                         tmp_path):
+    """A worker's error (the sampling pass's or the science pass's) stops the run with the
+    file and row, and leaves no assignments file and no parts' files."""
+    pytest.importorskip("dask.distributed")
+    train, _ = shifted_samples
+    _, sci = sci_file
+    path = _bad_catalogue(sci, tmp_path)
+    files = ScienceFiles(path, SCI_COLS, sample_rows=500, block_rows=400,
+                         assignments=tmp_path / "a.parquet", engine="dask")
+    named = r"bad\.parquet: column 'g' .*'faint\?' \(rows \[2345\]\)"
+    with pytest.raises(CatalogError, match=named):  # by the sampling pass, on the cluster
+        files.sample(0)
+    files.sample = lambda seed: (sci.iloc[:500], np.arange(500))  # the bad row unseen
+    with pytest.raises(CatalogError, match=named):  # by the science pass
+        estimate_nz(train, files, COLS, method="lima", estimator="knn", n_boot=5)
+    assert list(tmp_path.iterdir()) == [path]
+
+
 def test_what_needs_the_whole_sample_is_refused(shifted_samples, sci_file, tmp_path,
                                                 monkeypatch):
     train, _ = shifted_samples
@@ -176,11 +251,7 @@ def test_a_bad_value_late_in_the_catalogue_names_file_and_row(shifted_samples, s
     row in it, and no assignments file is left behind."""
     train, _ = shifted_samples
     _, sci = sci_file
-    bad = sci[["id", *SCI_COLS.photometry_columns()]].astype({"g": object})
-    bad.loc[2345, "g"] = "faint?"
-    path = tmp_path / "bad.parquet"
-    pq.write_table(pa.Table.from_pandas(bad.astype({"g": str}), preserve_index=False), path,
-                   row_group_size=400)
+    path = _bad_catalogue(sci, tmp_path)
     files = ScienceFiles(path, SCI_COLS, sample_rows=500, block_rows=300,
                          assignments=tmp_path / "a.parquet")
     with pytest.raises(CatalogError, match=r"bad\.parquet: column 'g' .*'faint\?' "

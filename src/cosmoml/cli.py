@@ -151,6 +151,12 @@ def train(
     )
 
 
+_SCHEDULER = typer.Option(None, help="Dask scheduler address (default: a local cluster).")
+_WORKERS = typer.Option(None, help="Workers of the local Dask cluster (default 2).")
+_DASK_PROC = typer.Option(False, help="Local Dask cluster of worker processes instead of "
+                          "threads (slower to start).")
+
+
 @app.command(
     epilog="Examples: cosmoml predict pz.cosmoml photometry.parquet --output pz.parquet;  "
     "cosmoml predict pz.cosmoml 'survey/*.parquet' --output pz_dataset/  (a directory: "
@@ -176,11 +182,7 @@ def predict(
     engine: str = typer.Option(
         "local", help="Directory output: 'local' (this process) or 'dask' (a dask.distributed "
         "cluster; same results)."),
-    scheduler: str = typer.Option(None, help="Dask scheduler address (default: a local "
-                                  "cluster)."),
-    workers: int = typer.Option(None, help="Workers of the local Dask cluster (default 2)."),
-    dask_processes: bool = typer.Option(False, help="Local Dask cluster of worker processes "
-                                        "instead of threads (slower to start)."),
+    scheduler: str = _SCHEDULER, workers: int = _WORKERS, dask_processes: bool = _DASK_PROC,
     bad_values: str = typer.Option(
         "flag", help="A magnitude that is not a number: 'flag' (treated as a non-detection, "
         "flag bit 4) or 'raise' (stop with an error naming the file and column)."),
@@ -412,6 +414,11 @@ def nz_cmd(
         None, help="Science rows held in memory (default 2 million). A larger SCIENCE is "
         "read and predicted part by part, with diagnostics and correction from a random "
         "sample of this many rows."),
+    engine: str = typer.Option(
+        "local", help="Who predicts a SCIENCE read part by part: 'local' (this process) or "
+        "'dask' (a dask.distributed cluster, whose workers must see --output; same "
+        "results)."),
+    scheduler: str = _SCHEDULER, workers: int = _WORKERS, dask_processes: bool = _DASK_PROC,
     param: list[str] = typer.Option(None, help="Estimator hyper-parameter key=value."),
     bands: str = _BANDS, mag_pattern: str = _MAGP, err_pattern: str = _ERRP,
     z_column: str = _ZCOL, id_column: str = _IDCOL, group: str = _GROUP,
@@ -427,7 +434,8 @@ def nz_cmd(
               seed=seed, n_boot=n_boot, params=_parse_params(param), cull=cull,
               nz_from=nz_from, line_confusion=line_confusion, flag_column=flag_column,
               line_window=_window(line_window), survey_column=survey_column,
-              sample_rows=sample_rows, **cols)
+              sample_rows=sample_rows, engine=engine, scheduler=scheduler, workers=workers,
+              dask_processes=dask_processes, **cols)
     prog = _progress(quiet)
     if prog is None:
         res = run(train, science, output, **kw)

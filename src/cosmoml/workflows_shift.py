@@ -114,6 +114,10 @@ def nz(
     survey_column: str | None = None,
     sample_rows: int | None = None,
     progress: Callable[[int, int], None] | None = None,
+    engine: str = "local",
+    scheduler: str | None = None,
+    workers: int | None = None,
+    dask_processes: bool = False,
     **columns,
 ) -> NZResult:
     """Tomographic n(z) of SCIENCE calibrated on TRAIN; writes the files listed above.
@@ -122,15 +126,19 @@ def nz(
     :data:`cosmoml.nz.science.SAMPLE_ROWS`) science rows are held in memory; a larger
     catalogue is read and predicted part by part, its diagnostics and correction from a
     seeded random sample of ``sample_rows`` rows (:class:`cosmoml.nz.science.ScienceFiles`),
-    with memory that does not grow with it. ``progress(done, total)``: science rows
-    predicted after each block.
+    with memory that does not grow with it; ``engine="dask"`` has the parts predicted by
+    the workers of a Dask cluster (``scheduler``, ``workers``, ``dask_processes``: as
+    :class:`cosmoml.nz.science.ScienceFiles` takes them), with the same result.
+    ``progress(done, total)``: science rows predicted after each block (part).
     """
     out = Path(output_dir)
     df_t, cols_t = load_train(train, **columns,
                               extra_train_columns=[c for c in (flag_column, survey_column)
                                                    if c])
     files = science_files(cols_t, science, columns.get("group"), sample_rows,
-                          assignments=out / "assignments.parquet")
+                          assignments=out / "assignments.parquet", engine=engine,
+                          scheduler=scheduler, workers=workers,
+                          dask_processes=dask_processes)
     cols_s = files.columns
     meta = {"cosmoml_version": __version__, "estimator": estimator, "seed": str(seed),
             "train": str(train), "science": str(science), "science_rows": str(files.n_rows),

@@ -5,6 +5,8 @@ The model is scattered to every worker once (``broadcast=True``); each task pred
 part and writes its output file itself, so the output directory must be visible to the
 workers (a shared filesystem on a cluster). The driver collects results as they finish
 and keeps the manifest, so a killed run resumes exactly as with the local engine.
+``cosmoml nz --engine dask`` maps the parts of a science catalogue the same way
+(:func:`dask_map`; :class:`cosmoml.nz.science.ScienceFiles`).
 
 On a SLURM cluster, start the workers with dask-jobqueue and pass the scheduler address::
 
@@ -14,15 +16,15 @@ On a SLURM cluster, start the workers with dask-jobqueue and pass the scheduler 
     print(cluster.scheduler_address)   # then: cosmoml predict ... --engine dask --scheduler ADDR
 
 On clusters you start yourself, consider unsetting Dask's default
-``distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_`` (see :func:`dask_results`):
+``distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_`` (see :func:`dask_client`):
 prediction allocates large temporary arrays, and the fixed trim threshold makes each one
 fresh pages from the kernel (2.4x slower per part measured on a 2-core machine).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from contextlib import ExitStack
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import ExitStack, contextmanager
 
 from cosmoml.engine.local import PartTask, _run_one, one_thread_per_task
 from cosmoml.engine.parts import Part
@@ -38,20 +40,28 @@ def dask_results(
     workers: int | None = None,
     processes: bool = False,
 ) -> Iterator[tuple[Part, object]]:
-    """Yield ``(part, record or error)`` as the cluster finishes parts.
+    """Yield ``(part, record or error)`` as the cluster finishes parts (the cluster as in
+    :func:`dask_map`)."""
+    for i, result in dask_map(_run_one, model, parts, task, scheduler=scheduler,
+                              workers=workers, processes=processes):
+        yield parts[i], result
 
-    Without ``scheduler``, a ``LocalCluster`` of ``workers`` (default 2) single-threaded
-    workers: threads of this process by default (prediction is numpy/torch work that
-    releases the GIL; no worker processes to start, no imports or model copies in them:
-    the fixed cost that made a 10⁶-row run 2x slower than the local engine), or
-    processes with ``processes=True`` (isolation, e.g. for a model that holds the GIL)."""
+
+@contextmanager
+def dask_client(scheduler: str | None = None, workers: int | None = None,
+                processes: bool = False) -> Iterator[object]:
+    """A ``dask.distributed`` client: of the cluster at ``scheduler`` or, without one, of a
+    ``LocalCluster`` of ``workers`` (default 2) single-threaded workers: threads of this
+    process by default (prediction is numpy/torch work that releases the GIL; no worker
+    processes to start, no imports or model copies in them: the fixed cost that made a
+    10⁶-row run 2x slower than the local engine), or processes with ``processes=True``
+    (isolation, e.g. for a model that holds the GIL). Closed (and the local cluster
+    stopped) on leaving."""
     try:
-        from dask.distributed import Client, LocalCluster, as_completed
+        from dask.distributed import Client, LocalCluster
     except ImportError:
         raise ConfigError("the Dask engine needs dask.distributed: "
                           "pip install 'cosmoml[dask]'") from None
-    if not parts:
-        return
     with ExitStack() as stack:
         cluster = None
         if scheduler is None and not processes:
@@ -73,7 +83,38 @@ def dask_results(
             stack.callback(cluster.close)
         client = Client(cluster if cluster is not None else scheduler)
         stack.callback(client.close)
-        shared = client.scatter(model, broadcast=True)
-        futures = {client.submit(_run_one, shared, p, task, pure=False): p for p in parts}
-        for fut in as_completed(futures):
-            yield futures[fut], fut.result()
+        yield client
+
+
+def dask_map(
+    fn: Callable,
+    shared: object,
+    items: Sequence,
+    *args,
+    scheduler: str | None = None,
+    workers: int | None = None,
+    processes: bool = False,
+    client: object | None = None,
+) -> Iterator[tuple[int, object]]:
+    """Yield ``(i, fn(shared, items[i], *args))`` as the cluster finishes them; an
+    exception raised by ``fn`` is raised here (and the rest cancelled).
+
+    ``shared`` (e.g. a fitted model) is sent to every worker once (``broadcast=True``).
+    The cluster: ``client``'s (an open :func:`dask_client`, kept open: several maps then
+    share one cluster's start), else one started for this map as :func:`dask_client`
+    starts it from ``scheduler``, ``workers`` and ``processes``."""
+    if not items:
+        return
+    with ExitStack() as stack:
+        if client is None:
+            client = stack.enter_context(dask_client(scheduler, workers, processes))
+        from dask.distributed import as_completed
+
+        on_workers = client.scatter(shared, broadcast=True)
+        futures = {client.submit(fn, on_workers, item, *args, pure=False): i
+                   for i, item in enumerate(items)}
+        try:
+            for fut in as_completed(futures):
+                yield futures[fut], fut.result()
+        finally:
+            client.cancel(list(futures))  # (none left unless stopped early)

@@ -29,9 +29,12 @@ This is the library call behind ``cosmoml nz``:
 
 from __future__ import annotations
 
+import functools
 import logging
+import shutil
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -151,6 +154,19 @@ class NZResult:
         return [*(self.diagnostics.warnings if self.diagnostics else []), *([own] if own else [])]
 
 
+def _in_session(fn: Callable) -> Callable:
+    """Run ``fn(train, science, ...)`` inside ``science.session()`` when ``science`` is a
+    :class:`ScienceFiles` (one Dask cluster for all its passes)."""
+    @functools.wraps(fn)
+    def wrapper(train, science, *args, **kwargs):
+        if not isinstance(science, ScienceFiles):
+            return fn(train, science, *args, **kwargs)
+        with science.session():
+            return fn(train, science, *args, **kwargs)
+    return wrapper
+
+
+@_in_session
 def estimate_nz(
     train: pd.DataFrame,
     science: pd.DataFrame | ScienceFiles,
@@ -324,14 +340,11 @@ def estimate_nz(
                            progress=None if progress is None
                            else (lambda k: progress(k, len(sci))))
     else:
-        blocks = _file_blocks(files, feats, corr, seed if nz_from == "ppi" else None,
-                              len(fold_models))
+        job = _PassJob(files, feats, corr, models, seed if nz_from == "ppi" else None,
+                       len(fold_models), edges, restrict, n_cells)
         meta = {**files.metadata, "method": name, "grid": grid_json(pdfs_train.grid)}
-        with assignment_writer(files.assignments, meta) as out:
-            sp = _science_pass(blocks, models, edges, restrict, science_source,
-                               keep_objects=False, write=out, id_column=sci_cols.id_column,
-                               n_cells=n_cells, progress=None if progress is None
-                               else (lambda k: progress(k, files.n_rows)))
+        sp = _files_pass(job, meta, None if progress is None
+                         else (lambda k: progress(k, files.n_rows)))
     if label_model == "lines":
         flags = None if flag_column is None else train[flag_column].to_numpy()
         lc = line_confusion(pdfs_train, z_spec, flags, wavelength_range=line_window)
@@ -552,6 +565,17 @@ class _SciencePass:
             self._objects.append((z_point, obj_mean, bins, covered, used))
         return z_point, bins
 
+    def merge(self, other: _SciencePass) -> None:
+        """Add another pass's sums (of other objects; neither keeps objects)."""
+        if self.keep_objects or other.keep_objects:
+            raise ValueError("only passes that keep no objects can be merged")
+        for name in ("pdf_sum", "point_counts", "n", "n_covered", "n_used",
+                     "n_used_uncovered", "mean_sum", "mean_sumsq", "point_sum",
+                     "point_sumsq", "cell_counts"):
+            getattr(self, name).__iadd__(getattr(other, name))
+        self.all_sum += other.all_sum
+        self.all_n += other.all_n
+
     def finish(self) -> _SciencePass:
         """Join the kept per-object arrays."""
         names = ("z_point", "obj_mean", "bins", "covered", "used")
@@ -670,17 +694,19 @@ def _fold_routes(seed: int, start: int, n: int, n_folds: int) -> np.ndarray:
     return routes[offset:offset + n]
 
 
-def _file_blocks(files: ScienceFiles, feats: PhotometryFeatures, corr: Correction,
-                 route_seed: int | None, n_folds: int
+def _file_blocks(blocks: Iterable[tuple[int, str, pd.DataFrame]], columns: ColumnMap,
+                 feats: PhotometryFeatures, corr: Correction, route_seed: int | None,
+                 n_folds: int
                  ) -> Iterator[tuple[pd.DataFrame, np.ndarray, np.ndarray, np.ndarray | None]]:
-    """``(rows, covered, route, cells)`` of each block of a catalogue read part by part:
-    coverage by the correction's rule, the model by :func:`_fold_routes` (``route_seed``;
-    None: one model) or, for ``stratlearn``, the propensity stratum (−1: no photometry),
-    the SOM cells for ``som`` (−1: no photometry; else None)."""
+    """``(rows, covered, route, cells)`` of each block ``(first row, file, rows)`` of a
+    catalogue read part by part (:meth:`ScienceFiles.blocks`): coverage by the correction's
+    rule, the model by :func:`_fold_routes` (``route_seed``; None: one model) or, for
+    ``stratlearn``, the propensity stratum (−1: no photometry), the SOM cells for ``som``
+    (−1: no photometry; else None)."""
     som = corr.info.get("som") if corr.method == "som" else None
     stratum_of = corr.info.get("stratum_of") if corr.method == "stratlearn" else None
-    for start, path, df in files.blocks():
-        X, valid = _shift_transform(feats, df, files.columns, path)
+    for start, path, df in blocks:
+        X, valid = _shift_transform(feats, df, columns, path)
         covered = np.zeros(len(df), dtype=bool)
         cells = None if som is None else np.full(len(df), -1)
         if valid.any():
@@ -696,3 +722,81 @@ def _file_blocks(files: ScienceFiles, feats: PhotometryFeatures, corr: Correctio
         else:
             route = _fold_routes(route_seed, start, len(df), n_folds)
         yield df, covered, route, cells
+
+
+@dataclass
+class _PassJob:
+    """What the science pass of a catalogue read part by part needs besides the rows: sent
+    to every worker once (``engine="dask"``)."""
+
+    files: ScienceFiles
+    feats: PhotometryFeatures
+    corr: Correction
+    models: dict[int, PhotoZModel]
+    route_seed: int | None
+    n_folds: int
+    edges: np.ndarray
+    restrict: bool
+    n_cells: int
+
+    def run(self, blocks: Iterable[tuple[int, str, pd.DataFrame]],
+            write: Callable[[pd.DataFrame], None] | None = None,
+            progress: Callable[[int], None] | None = None) -> _SciencePass:
+        """:func:`_science_pass` of ``blocks`` (sums only)."""
+        files = self.files
+        return _science_pass(
+            _file_blocks(blocks, files.columns, self.feats, self.corr, self.route_seed,
+                         self.n_folds),
+            self.models, self.edges, self.restrict, files.source, keep_objects=False,
+            write=write, id_column=files.columns.id_column, n_cells=self.n_cells,
+            progress=progress)
+
+
+def _pass_part(job: _PassJob, item: tuple[int, int], parts_dir: str | None) -> _SciencePass:
+    """A worker's task: part ``item = (index, first catalogue row)`` of ``job.files``,
+    its assignment rows to ``parts_dir/part-{index}.parquet`` (atomically; None: not
+    written)."""
+    i, start = item
+    part = job.files.parts[i]
+    out = None if parts_dir is None else f"{parts_dir}/part-{i:06d}.parquet"
+    with assignment_writer(out, {}) as write:
+        return job.run(job.files.part_blocks(part, start), write)
+
+
+def _files_pass(job: _PassJob, meta: dict[str, str],
+                progress: Callable[[int], None] | None) -> _SciencePass:
+    """The science pass of a catalogue read part by part, its assignments to
+    ``job.files.assignments``: block after block here (``engine="local"``), or part by
+    part on a Dask cluster (``"dask"``), the parts' sums added in part order and their
+    assignment files joined in it (then removed)."""
+    files = job.files
+    if files.engine == "local":
+        with assignment_writer(files.assignments, meta) as out:
+            return job.run(files.blocks(), out, progress)
+    parts_dir = None if files.assignments is None else Path(f"{files.assignments}.parts")
+    total = _SciencePass(np.asarray(next(iter(job.models.values())).estimator_.grid_),
+                         job.edges.size - 1, keep_objects=False, n_cells=job.n_cells)
+    items = list(enumerate(files.part_starts))
+    try:
+        if parts_dir is not None:
+            shutil.rmtree(parts_dir, ignore_errors=True)  # a killed run's
+            parts_dir.mkdir(parents=True)
+        waiting, nxt, done = {}, 0, 0
+        for i, sp in files._map(_pass_part, job, items,
+                                None if parts_dir is None else str(parts_dir)):
+            waiting[i] = sp
+            while nxt in waiting:  # in part order: the result does not depend on timing
+                total.merge(waiting.pop(nxt))
+                done += files.parts[nxt].n_rows
+                nxt += 1
+                if progress is not None:
+                    progress(done)
+        with assignment_writer(files.assignments, meta) as out:
+            for i in range(len(items) if parts_dir is not None else 0):
+                path = parts_dir / f"part-{i:06d}.parquet"
+                if path.exists():  # (an empty part writes none)
+                    out(pd.read_parquet(path))
+    finally:
+        if parts_dir is not None:
+            shutil.rmtree(parts_dir, ignore_errors=True)
+    return total.finish()

@@ -14,7 +14,7 @@ grow with the catalogue.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -26,7 +26,7 @@ import pyarrow.parquet as pq
 from cosmoml.catalog.columns import ColumnMap
 from cosmoml.catalog.io import atomic_path, read_columns
 from cosmoml.engine.parts import Part, expand_inputs, plan_parts, read_part
-from cosmoml.errors import CatalogError
+from cosmoml.errors import CatalogError, ConfigError
 from cosmoml.model import _photometry
 
 #: Science rows the diagnostics and the correction see by default.
@@ -45,6 +45,14 @@ class ScienceFiles:
     ``block_rows``: rows predicted at a time; ``assignments``: the parquet file the
     per-object results are written to (atomically; None: not written);
     ``metadata``: key/value strings stored in that file.
+
+    ``engine``: who predicts the parts: ``"local"`` (this process, block after block) or
+    ``"dask"``, a ``dask.distributed`` cluster (at ``scheduler``, an address, or a
+    ``LocalCluster`` of ``workers``, threads of this process unless ``dask_processes``;
+    :func:`cosmoml.engine.dask.dask_map`): each worker predicts whole parts and writes
+    their assignment rows next to ``assignments`` (a directory the workers must see, i.e.
+    a shared filesystem on a cluster), and this process adds up their sums in part
+    order, so the result equals the local one's (up to the sums' rounding).
     """
 
     inputs: str | os.PathLike | Sequence[str | os.PathLike]
@@ -54,53 +62,127 @@ class ScienceFiles:
     group: str | None = None
     assignments: str | os.PathLike | None = None
     metadata: dict[str, str] = field(default_factory=dict)
+    engine: str = "local"
+    scheduler: str | None = None
+    workers: int | None = None
+    dask_processes: bool = False
 
     def __post_init__(self) -> None:
+        if self.engine not in ("local", "dask"):
+            raise ConfigError(f"engine must be 'local' or 'dask', got {self.engine!r}")
         for name in ("sample_rows", "block_rows"):
             if getattr(self, name) < 1:
                 raise CatalogError(f"{name} must be >= 1, got {getattr(self, name)}")
+        self._client = None  # an open Dask client (session)
         self.files = expand_inputs(self.inputs)
         self.parts: list[Part] = plan_parts(self.files, self.block_rows, self.group)
         self.n_rows = sum(p.n_rows for p in self.parts)
         if self.n_rows == 0:
             raise CatalogError(f"{self.source}: catalogue has no rows")
 
+    @contextmanager
+    def session(self) -> Iterator[None]:
+        """With ``engine="dask"``, one cluster client held open for every pass over the
+        parts inside (the sampling pass and the science pass then share one start of a
+        local cluster: seconds for each process worker); else nothing."""
+        if self.engine != "dask" or self._client is not None:
+            yield
+            return
+        from cosmoml.engine.dask import dask_client
+
+        with dask_client(self.scheduler, self.workers, self.dask_processes) as client:
+            self._client = client
+            try:
+                yield
+            finally:
+                self._client = None
+
+    def _map(self, fn: Callable, shared: object, items: Sequence, *args
+             ) -> Iterator[tuple[int, object]]:
+        """:func:`cosmoml.engine.dask.dask_map` on this catalogue's cluster (the session's
+        when one is open)."""
+        from cosmoml.engine.dask import dask_map
+
+        return dask_map(fn, shared, items, *args, scheduler=self.scheduler,
+                        workers=self.workers, processes=self.dask_processes,
+                        client=self._client)
+
+    def __getstate__(self) -> dict:
+        """Pickled (to the workers) without the client."""
+        return {**self.__dict__, "_client": None}
+
     @property
     def source(self) -> str:
         """How errors name the catalogue."""
         return str(self.files[0]) if len(self.files) == 1 else f"{self.files[0].parent}/"
 
+    @property
+    def part_starts(self) -> list[int]:
+        """The catalogue row number of each part's first row."""
+        return np.concatenate([[0], np.cumsum([p.n_rows for p in self.parts])[:-1]]
+                              ).astype(int).tolist()
+
     def blocks(self) -> Iterator[tuple[int, str, pd.DataFrame]]:
         """``(first row, file, rows)`` of each block in catalogue order (at most
         ``block_rows`` rows; a block never spans two files); each block's index is its
         rows' numbers in its file, so that errors name them."""
+        checked = set()
+        for part, start in zip(self.parts, self.part_starts, strict=True):
+            yield from self.part_blocks(part, start, check=part.path not in checked)
+            checked.add(part.path)
+
+    def part_blocks(self, part: Part, start: int, check: bool = True
+                    ) -> Iterator[tuple[int, str, pd.DataFrame]]:
+        """:meth:`blocks` of one part, whose first row is catalogue row ``start``;
+        ``check``: its file's columns first."""
         need = self.columns.photometry_columns() + (
             [self.columns.id_column] if self.columns.id_column else [])
-        start, checked = 0, set()
-        for part in self.parts:
-            if part.path not in checked:  # each file's columns, once
-                self.columns.check(read_columns(part.path, self.group), part.path)
-                checked.add(part.path)
-            row = part.row_start
-            for df in read_part(part, need, self.block_rows, self.group):
-                df.index = pd.RangeIndex(row, row + len(df))
-                yield start, part.path, df
-                start, row = start + len(df), row + len(df)
+        if check:
+            self.columns.check(read_columns(part.path, self.group), part.path)
+        row = part.row_start
+        for df in read_part(part, need, self.block_rows, self.group):
+            df.index = pd.RangeIndex(row, row + len(df))
+            yield start, part.path, df
+            start, row = start + len(df), row + len(df)
 
     def sample(self, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:
         """The rows the correction sees and their row numbers in the catalogue (all rows
         when there are at most ``sample_rows``). Reads the whole catalogue once and checks
         every block's photometry on the way (a bad value is reported before any model is
-        trained, naming its file and row)."""
+        trained, naming its file and row); with ``engine="dask"``, part by part on the
+        cluster."""
         rows = (np.arange(self.n_rows) if self.n_rows <= self.sample_rows
                 else _random_rows(self.n_rows, self.sample_rows, seed))
-        out = []
-        for start, path, df in self.blocks():
-            _photometry(df, self.columns, path)  # raises naming the file and row
-            lo, hi = np.searchsorted(rows, [start, start + len(df)])
-            if hi > lo:
-                out.append(df.iloc[rows[lo:hi] - start])
+        if self.engine == "local":
+            out = [_checked_rows(self.blocks(), rows, self.columns)]
+        else:
+            ends = np.cumsum([p.n_rows for p in self.parts])
+            cuts = np.searchsorted(rows, np.concatenate([[0], ends]))
+            items = [(i, start, rows[cuts[i]:cuts[i + 1]])
+                     for i, start in enumerate(self.part_starts)]
+            got = dict(self._map(_sample_part, self, items))
+            out = [got[i] for i in range(len(items)) if len(got[i])]
         return pd.concat(out, ignore_index=True), rows
+
+
+def _checked_rows(blocks: Iterable[tuple[int, str, pd.DataFrame]], rows: np.ndarray,
+                  columns: ColumnMap) -> pd.DataFrame:
+    """The catalogue rows numbered ``rows`` (sorted) among ``blocks``, every block's
+    photometry checked (raises naming the file and row)."""
+    out = []
+    for start, path, df in blocks:
+        _photometry(df, columns, path)
+        lo, hi = np.searchsorted(rows, [start, start + len(df)])
+        if hi > lo:
+            out.append(df.iloc[rows[lo:hi] - start])
+    return pd.concat(out) if out else pd.DataFrame()
+
+
+def _sample_part(files: ScienceFiles, item: tuple[int, int, np.ndarray]) -> pd.DataFrame:
+    """A worker's task: of part ``item = (index, first catalogue row, rows)``, the rows
+    numbered ``rows``, every block's photometry checked."""
+    i, start, rows = item
+    return _checked_rows(files.part_blocks(files.parts[i], start), rows, files.columns)
 
 
 def _random_rows(n: int, k: int, seed: int) -> np.ndarray:
