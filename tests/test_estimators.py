@@ -86,6 +86,23 @@ def test_clone_and_determinism(name, data, fitted):
 
 
 @pytest.mark.parametrize("name", list(ESTIMATORS))
+def test_pickle_round_trip(name, data, fitted):
+    """A fitted estimator, already used, pickles (as Dask sends it to worker processes)
+    and predicts the same PDFs; nn leaves its cached networks behind (they would hold GPU
+    tensors after a CUDA run) and rebuilds them."""
+    import pickle
+
+    _, test = data
+    Xt = features(test, name)
+    est = fitted[name]
+    before = est.predict_pdf(Xt).pdf
+    back = pickle.loads(pickle.dumps(est))
+    if name.startswith("nn"):
+        assert est._net_cache is not None and back._net_cache is None
+    np.testing.assert_array_equal(back.predict_pdf(Xt).pdf, before)
+
+
+@pytest.mark.parametrize("name", list(ESTIMATORS))
 def test_sample_weight_selects_the_weighted_population(name, data):
     """Two populations with the same photometry but redshifts 0.3 apart: the weights
     decide which one the model learns. (AdaBoost raises the weight of badly fitted

@@ -173,6 +173,13 @@ class NNEnsemblePhotoZ(PhotoZEstimator):
         net.load_state_dict({k: torch.from_numpy(np.asarray(v)) for k, v in state.items()})
         return net.to(torch_device(self.device)).eval()
 
+    def __getstate__(self) -> dict:
+        """Pickled without the cached networks (rebuilt from ``members_`` on first use, on
+        the receiving side's device): a model trained or used on a GPU then unpickles on a
+        CPU-only Dask worker, and travels without a second copy of its weights."""
+        # (a new dict: object.__getstate__ may return this object's own __dict__)
+        return {**super().__getstate__(), "_net_cache": None}
+
     def _nets(self) -> list[torch.nn.Module]:
         if getattr(self, "_net_cache", None) is None:
             self._net_cache = [self._net(state) for state in self.members_]
