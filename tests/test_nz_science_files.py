@@ -165,7 +165,8 @@ def test_the_dask_engine_gives_the_local_result(shifted_samples, sci_file, tmp_p
     sample is the local one; the sums are
     added in part order and the assignment files joined in it, so the n(z), its table and
     the assignments are the local engine's; progress is reported in rows; the parts'
-    files are gone afterwards; one cluster serves the sampling and the science pass."""
+    files are gone afterwards; one cluster serves the sampling and the science pass, and
+    the fit between them keeps torch's threads."""
     pytest.importorskip("dask.distributed")
     from cosmoml.engine import dask as dask_engine
 
@@ -176,6 +177,12 @@ def test_the_dask_engine_gives_the_local_result(shifted_samples, sci_file, tmp_p
     client = dask_engine.dask_client
     monkeypatch.setattr(dask_engine, "dask_client",
                         lambda *a: clusters.append(a) or client(*a))
+    import torch
+
+    threads, fit_threads = torch.get_num_threads(), []  # the fit keeps torch's threads
+    oof = pipeline._out_of_fold_pdfs
+    monkeypatch.setattr(pipeline, "_out_of_fold_pdfs", lambda *a, **k: fit_threads.append(
+        torch.get_num_threads()) or oof(*a, **k))
     runs, calls, samples = {}, {}, {}
     for engine in ("local", "dask"):
         calls[engine] = []
@@ -187,6 +194,7 @@ def test_the_dask_engine_gives_the_local_result(shifted_samples, sci_file, tmp_p
         runs[engine] = estimate_nz(train, files, COLS, **kw,
                                    progress=lambda *a, e=engine: calls[e].append(a))
     assert len(clusters) == 1 + bool(samples)
+    assert fit_threads == [threads, threads] and torch.get_num_threads() == threads
     if samples:
         pd.testing.assert_frame_equal(samples["dask"][0], samples["local"][0])
     local, dask = runs["local"], runs["dask"]

@@ -65,7 +65,6 @@ def dask_client(scheduler: str | None = None, workers: int | None = None,
     with ExitStack() as stack:
         cluster = None
         if scheduler is None and not processes:
-            stack.enter_context(one_thread_per_task())  # the workers share our threads
             cluster = LocalCluster(n_workers=workers or 2, threads_per_worker=1,
                                    processes=False, dashboard_address=None)
         elif scheduler is None:
@@ -108,7 +107,14 @@ def dask_map(
     with ExitStack() as stack:
         if client is None:
             client = stack.enter_context(dask_client(scheduler, workers, processes))
-        from dask.distributed import as_completed
+        from dask.distributed import LocalCluster, as_completed
+
+        cluster = getattr(client, "cluster", None)
+        if isinstance(cluster, LocalCluster) and not cluster.processes:
+            # the workers are threads of this process: one thread each for torch and BLAS
+            # while they run (not for the client's whole life: the fit between two maps
+            # keeps its threads)
+            stack.enter_context(one_thread_per_task())
 
         on_workers = client.scatter(shared, broadcast=True)
         futures = {client.submit(fn, on_workers, item, *args, pure=False): i
