@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv demo test lint bench bench-shift bench-shift-realisations bench-scale bench-nz-scale bench-calibration bench-glass bench-rail clean
+.PHONY: venv demo test lint bench bench-shift bench-shift-realisations bench-scale bench-nz-scale bench-device bench-calibration bench-glass bench-rail clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,10 @@ bench-scale: $(STAMP)
 
 bench-nz-scale: $(STAMP)
 	$(BIN)/python benchmarks/nz_scale.py
+
+# on a machine with a GPU: the nn estimator there (see README, Benchmarks)
+bench-device: $(STAMP)
+	$(BIN)/python benchmarks/device_check.py
 
 bench-calibration: $(STAMP)
 	$(BIN)/python benchmarks/calibration.py

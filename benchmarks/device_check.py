@@ -20,7 +20,6 @@ with status 2 when no GPU is visible.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import sys
@@ -29,6 +28,8 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+from scale import write_results  # benchmarks/ is on sys.path
 
 HERE = Path(__file__).resolve().parent
 
@@ -41,7 +42,6 @@ def main() -> None:
 
     from cosmoml import __version__
     from cosmoml.catalog.columns import resolve_columns
-    from cosmoml.catalog.io import atomic_path
     from cosmoml.datasets import load_dc2
     from cosmoml.metrics import evaluate
     from cosmoml.model import PhotoZModel
@@ -95,10 +95,7 @@ def main() -> None:
            "cpu_threads": torch.get_num_threads(),
            "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
            "rows": rows, "check": check}
-    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(args.output) as tmp:
-        Path(tmp).write_text(json.dumps(out, indent=1))
-    print(f"wrote {args.output}")
+    write_results(args.output, out)
 
 
 if __name__ == "__main__":

@@ -9,7 +9,15 @@ they come (:class:`cosmoml.nz.science.ScienceFiles`): its memory should not grow
 catalogue. This measures both.
 
 ``--method`` is passed on (default ``auto``; e.g. ``som`` to measure SOM calibration,
-which counts the science objects per cell part by part). Training set: 8,700 Buzzard
+which counts the science objects per cell part by part). ``--engines local,dask`` runs
+each size with both engines on the same file (``dask``: a local cluster of ``--workers``
+worker threads in the child process, so its peak RSS is all of it, or with
+``--dask-processes`` worker processes, whose memory it leaves out); the table gives each
+run's time over the local engine's at that size, and the science pass's alone (part by
+part: reading, predicting, summing and writing every object, the Dask cluster's start
+included; not the fit on the sample before it). The JSON records the GPU the `nn`
+estimator used, if any (CUDA is used when present; hide it with
+``CUDA_VISIBLE_DEVICES=``). Training set: 8,700 Buzzard
 galaxies with i < 24 (the size of ``random`` in ``benchmarks/shift.py``). Science
 catalogues: Buzzard galaxies with true i < 24.5 resampled with fresh LSST 10-year noise
 (``scale.make_catalogue``), cut at observed i < 24, one parquet file per size. Each size
@@ -19,7 +27,8 @@ in memory, the method, the wall time and peak memory; and for each mode the memo
 10⁶ science objects from its two largest sizes.
 
     .venv/bin/python benchmarks/nz_scale.py [--rows 100000,1000000,3000000,10000000]
-        [--method auto] [--sample-rows N] [--output FILE]
+        [--method auto] [--engines local] [--workers 2] [--dask-processes]
+        [--sample-rows N] [--output FILE]
 
 Results: ``benchmarks/results/nz_scale.json``.
 """
@@ -35,21 +44,42 @@ import tempfile
 import time
 from pathlib import Path
 
-from scale import make_catalogue, peak_rss_mib, run_child  # benchmarks/ is on sys.path
+from scale import (  # benchmarks/ is on sys.path
+    make_catalogue,
+    peak_rss_mib,
+    run_child,
+    write_results,
+)
 
 HERE = Path(__file__).resolve().parent
 
 
-def child(train: str, science: str, out: str, sample_rows: str, method: str) -> None:
-    """Run `cosmoml nz --method METHOD` in this process; print its wall time and peak RSS as
-    JSON (exit with its status if it failed)."""
+def child(train: str, science: str, out: str, sample_rows: str, method: str,
+          engine: str, dask: str) -> None:
+    """Run `cosmoml nz --method METHOD --engine ENGINE` in this process; print its wall time
+    and peak RSS as JSON (exit with its status if it failed)."""
     from cosmoml.cli import main
 
     t0 = time.perf_counter()
     sys.argv = ["cosmoml", "nz", train, science, "--output", out, "--quiet",
-                "--z-column", "redshift", "--method", method]
+                "--z-column", "redshift", "--method", method, "--engine", engine]
+    workers, processes = dask.split(":")
+    if engine == "dask":
+        sys.argv += ["--workers", workers] + (["--dask-processes"] if processes == "1" else [])
     if sample_rows != "default":
         sys.argv += ["--sample-rows", sample_rows]
+    import cosmoml.nz.pipeline as pipeline
+
+    span: list[float] = []  # the science pass of a catalogue read part by part
+    files_pass = pipeline._files_pass
+
+    def timed(*a, **kw):
+        span.append(time.perf_counter())
+        out = files_pass(*a, **kw)
+        span.append(time.perf_counter())
+        return out
+
+    pipeline._files_pass = timed
     try:
         main()
         status = 0
@@ -57,7 +87,11 @@ def child(train: str, science: str, out: str, sample_rows: str, method: str) -> 
         status = exc.code or 0
     seconds = time.perf_counter() - t0
     peak = peak_rss_mib()
-    print(json.dumps({"status": status, "seconds": seconds, "peak_mib": peak}))
+    # the science pass alone (part by part: reading, predicting, summing, writing the
+    # assignments; with Dask its cluster's start too), without the fit before it
+    pass_s = span[1] - span[0] if len(span) == 2 else None
+    print(json.dumps({"status": status, "seconds": seconds, "peak_mib": peak,
+                      "pass_seconds": pass_s}))
     if status:
         sys.exit(status)
 
@@ -86,23 +120,48 @@ def science_file(work: Path, rows: int) -> tuple[Path, int]:
 
 
 def measure(work: Path, train, sizes: list[int], sample_rows: str = "default",
-            method: str = "auto") -> list[dict]:
-    """Run `cosmoml nz` on each science size in its own subprocess."""
+            method: str = "auto", engines: tuple[str, ...] = ("local",), workers: int = 2,
+            dask_processes: bool = False) -> list[dict]:
+    """Run `cosmoml nz` on each science size with each engine, each run in its own
+    subprocess (the engines one after the other on the same catalogue file)."""
+    import numpy as np
+    import pandas as pd
+
     train.to_parquet(work / "spec.parquet")
     rows = []
     for n in sizes:
         sci, n_sci = science_file(work, n)
-        res = run_child(str(work / "spec.parquet"), str(sci), str(work / f"nz_{n}"),
-                        sample_rows, method, script=__file__)
-        diag = json.loads((work / f"nz_{n}" / "diagnostics.json").read_text())
-        in_memory = int(diag["sample_rows"]) >= int(diag["science_rows"])
-        rows.append({"science_rows": n_sci, "train_rows": len(train),
-                     "sample_rows": int(diag["sample_rows"]), "in_memory": in_memory,
-                     "method": diag.get("method"), **res})
+        first = None
+        for engine in engines:
+            out = work / f"nz_{n}_{engine}"
+            res = run_child(str(work / "spec.parquet"), str(sci), str(out), sample_rows,
+                            method, engine, f"{workers}:{int(dask_processes)}",
+                            script=__file__)
+            diag = json.loads((out / "diagnostics.json").read_text())
+            in_memory = int(diag["sample_rows"]) >= int(diag["science_rows"])
+            mean_z = pd.read_parquet(out / "nz.parquet")["mean_z"].to_numpy()
+            first = mean_z if first is None else first
+            rows.append({"science_rows": n_sci, "train_rows": len(train),
+                         "sample_rows": int(diag["sample_rows"]), "in_memory": in_memory,
+                         "method": diag.get("method"), "engine": engine,
+                         "workers": None if engine == "local" else workers,
+                         "dask_processes": None if engine == "local" else dask_processes,
+                         **res,
+                         "mean_z": mean_z.tolist(),  # the same for every engine
+                         "mean_z_diff_vs_first_engine": float(np.max(np.abs(mean_z - first)))})
+            print(f"{n_sci:>10,} science rows ("
+                  f"{'in memory' if in_memory else 'part by part'}, {engine}): "
+                  f"{res['seconds']:6.0f} s, {res['peak_mib']:7,.0f} MiB, pass "
+                  f"{res['pass_seconds'] or float('nan'):.1f} s", flush=True)
         sci.unlink()
-        print(f"{n_sci:>10,} science rows ({'in memory' if in_memory else 'part by part'}): "
-              f"{res['seconds']:6.0f} s, {res['peak_mib']:7,.0f} MiB", flush=True)
     return rows
+
+
+def _cuda_name() -> str | None:
+    """The GPU torch sees (None: CPU only)."""
+    import torch
+
+    return torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
 
 
 def slope(rows: list[dict]) -> float | None:
@@ -121,7 +180,13 @@ def main() -> None:
     ap.add_argument("--sample-rows", default="default",
                     help="`cosmoml nz --sample-rows` (default: its own default)")
     ap.add_argument("--method", default="auto", help="`cosmoml nz --method` (default auto)")
-    ap.add_argument("--child", nargs=5, help=argparse.SUPPRESS)
+    ap.add_argument("--engines", default="local",
+                    help="comma-separated `cosmoml nz --engine` values, each run on every "
+                         "size (default local; dask: a local cluster of 2 worker threads)")
+    ap.add_argument("--workers", type=int, default=2, help="Dask workers (default 2)")
+    ap.add_argument("--dask-processes", action="store_true",
+                    help="Dask workers as processes (their memory is not in peak MiB)")
+    ap.add_argument("--child", nargs=7, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
         child(*args.child)
@@ -129,33 +194,44 @@ def main() -> None:
     import pandas as pd
 
     from cosmoml import __version__
-    from cosmoml.catalog.io import atomic_path
     from cosmoml.datasets import load_buzzard
 
     sizes = sorted(int(float(s)) for s in args.rows.split(","))
     pool = load_buzzard(100_000, seed=5)
     train = pool[pool["i"] < 24].iloc[:8_700].reset_index(drop=True)
     with tempfile.TemporaryDirectory(prefix="cosmoml_nz_scale_") as tmp:
-        rows = measure(Path(tmp), train, sizes, args.sample_rows, args.method)
-    slopes = {mode: slope([r for r in rows if r["in_memory"] == (mode == "in_memory")])
+        rows = measure(Path(tmp), train, sizes, args.sample_rows, args.method,
+                       tuple(args.engines.split(",")), args.workers, args.dask_processes)
+    local = [r for r in rows if r["engine"] == "local"]
+    slopes = {mode: slope([r for r in local if r["in_memory"] == (mode == "in_memory")])
               for mode in ("in_memory", "part_by_part")}
-    print("\n| science rows | read | method | seconds | peak MiB |\n"
-          "| --- | --- | --- | --- | --- |")
+    print("\n| science rows | read | method | engine | seconds | pass s | peak MiB "
+          "| time / local | pass / local |\n| --- | --- | --- | --- | --- | --- | --- | --- "
+          "| --- |")
     for r in rows:
+        base = next((b for b in local if b["science_rows"] == r["science_rows"]), None)
+        r["time_vs_local"] = None if base is None else r["seconds"] / base["seconds"]
+        r["pass_vs_local"] = (None if base is None or not r["pass_seconds"]
+                              or not base["pass_seconds"]
+                              else r["pass_seconds"] / base["pass_seconds"])
+        ratio = "" if base is None else f"{r['time_vs_local']:.2f}"
+        pratio = "" if r["pass_vs_local"] is None else f"{r['pass_vs_local']:.2f}"
         print(f"| {r['science_rows']:,} | {'in memory' if r['in_memory'] else 'part by part'} "
-              f"| {r['method']} | {r['seconds']:.0f} | {r['peak_mib']:,.0f} |")
+              f"| {r['method']} | {r['engine']} | {r['seconds']:.0f} "
+              f"| {r['pass_seconds'] or float('nan'):.1f} | {r['peak_mib']:,.0f} "
+              f"| {ratio} | {pratio} |")
     for mode, s in slopes.items():
         if s is not None:
-            print(f"\n{mode.replace('_', ' ')}: peak memory grows by {s:,.0f} MiB per 10⁶ "
+            print(f"\n{mode.replace('_', ' ')} (local): peak memory grows by {s:,.0f} MiB per 10⁶ "
                   "science objects")
     out = {"benchmark": "nz_scale", "cosmoml_version": __version__, "method": args.method,
+           "engines": args.engines.split(","), "workers": args.workers,
+           "dask_processes": args.dask_processes,
+           "cuda": _cuda_name(),
            "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
            "rows": rows, "mib_per_million": slopes,
            "date": pd.Timestamp.now(tz="UTC").isoformat()}
-    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(args.output) as tmp:
-        Path(tmp).write_text(json.dumps(out, indent=1))
-    print(f"wrote {args.output}")
+    write_results(args.output, out)
 
 
 if __name__ == "__main__":

@@ -134,6 +134,17 @@ def peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
 
 
+def write_results(path: str | Path, doc: dict) -> None:
+    """``doc`` as JSON to ``path`` (its folder made), atomically: never a half-written
+    results file."""
+    from cosmoml.catalog.io import atomic_path
+
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as tmp:
+        Path(tmp).write_text(json.dumps(doc, indent=1))
+    print(f"wrote {path}")
+
+
 def run_child(*args: str, script: str = __file__) -> dict:
     """Run ``script --child ARGS`` in a fresh interpreter (its peak RSS is its own) and
     return the JSON it prints last; its stderr in the error if it fails."""
