@@ -43,6 +43,12 @@ def test_coverage_rules_reproduce_the_corrections_flags(shifted_samples, method)
     c = correct(method, X_t, X_s[valid], z_train=train["z_spec"].to_numpy())
     assert c.covered.mean() > 0.5 and (method == "som" or c.covered.mean() < 1)
     np.testing.assert_array_equal(c.covers(X_s[valid]), c.covered)
+    if method == "som":  # the rule and the cells it goes through, in one evaluation
+        covered, cells = c.covers_cells(X_s[valid])
+        np.testing.assert_array_equal(covered, c.covered)
+        np.testing.assert_array_equal(cells, c.info["cells_science"])
+    else:
+        assert c.covers_cells is None
     far = X_s[valid][:50] + 10.0  # far from every training object
     # (a SOM maps any point, however far, to its best-matching cell: SOMPZ's gold
     # selection cannot see such objects, Lima's balls do)
@@ -145,7 +151,11 @@ def test_stratlearn_part_by_part(shifted_samples, sci_file, tmp_path):
     part = estimate_nz(train, files, COLS, **kw)
     c = mem.correction
     _, X_s, valid, _ = shift_features(train, sci, COLS)
-    assert np.mean(c.info["stratum_of"](X_s[valid]) == c.info["strata_science"]) > 0.6
+    strata = c.info["stratum_of"](X_s[valid])
+    assert np.mean(strata == c.info["strata_science"]) > 0.6
+    covered, cells = c.covers_cells(X_s[valid])  # the rule's stratum is the routing's
+    np.testing.assert_array_equal(cells, strata)
+    np.testing.assert_array_equal(covered, c.covers(X_s[valid]))
     t0, t1 = mem.table, part.table
     assert np.all(np.abs(t1["mean_z"] - t0["mean_z"])
                   < 2 * np.hypot(t0["mean_z_err"], t1["mean_z_err"]))

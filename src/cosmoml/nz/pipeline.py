@@ -703,20 +703,18 @@ def _file_blocks(blocks: Iterable[tuple[int, str, pd.DataFrame]], columns: Colum
     rule, the model by :func:`_fold_routes` (``route_seed``; None: one model) or, for
     ``stratlearn``, the propensity stratum (−1: no photometry), the SOM cells for ``som``
     (−1: no photometry; else None)."""
-    som = corr.info.get("som") if corr.method == "som" else None
-    stratum_of = corr.info.get("stratum_of") if corr.method == "stratlearn" else None
+    som, strata = corr.method == "som", corr.method == "stratlearn"
     for start, path, df in blocks:
         X, valid = _shift_transform(feats, df, columns, path)
         covered = np.zeros(len(df), dtype=bool)
-        cells = None if som is None else np.full(len(df), -1)
-        if valid.any():
+        cell = np.full(len(df), -1)  # SOM cell or propensity stratum; −1: no photometry
+        if valid.any() and (som or strata):  # the rule and the cells in one evaluation
+            covered[valid], cell[valid] = corr.covers_cells(X[valid])
+        elif valid.any():
             covered[valid] = corr.covers(X[valid])
-            if som is not None:
-                cells[valid] = som.cells(X[valid])
-        if stratum_of is not None:
-            route = np.full(len(df), -1)
-            if valid.any():
-                route[valid] = stratum_of(X[valid])
+        cells = cell if som else None
+        if strata:
+            route = cell
         elif route_seed is None:
             route = np.zeros(len(df), dtype=np.int64)
         else:

@@ -38,7 +38,9 @@ class Correction:
     from the fit's uncertainty (mean 1 each), for the n(z) errors to carry it.
     ``covers``: the coverage rule behind ``covered``, for science objects the correction
     did not see (features → bool per row; None where the correction has none, which a
-    catalogue read part by part then cannot use)."""
+    catalogue read part by part then cannot use). ``covers_cells``: where that rule goes
+    through a per-object cell the n(z) needs too (the SOM cell, the propensity stratum),
+    features → (covered, cell) in one evaluation; ``covers`` is then its first part."""
 
     method: str
     weights: np.ndarray
@@ -46,6 +48,12 @@ class Correction:
     info: dict = field(default_factory=dict)
     weight_draws: Callable[[], Iterator[np.ndarray]] | None = field(default=None, repr=False)
     covers: Callable[[np.ndarray], np.ndarray] | None = field(default=None, repr=False)
+    covers_cells: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]] | None = field(
+        default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.covers_cells is not None and self.covers is None:
+            self.covers = lambda X: self.covers_cells(X)[0]
 
     @property
     def ess(self) -> float:
@@ -155,7 +163,8 @@ def stratlearn_weights(X_train, X_sci, n_strata: int = 5, k: int = 5, random_sta
         "stratlearn", _normalise(ratio[s_train]), covered,
         {"n_strata": n_strata, "strata_train": s_train, "strata_science": s_sci,
          "stratum_weights": ratio, "propensity_edges": edges, "stratum_of": stratum_of},
-        covers=lambda X: (n_t[stratum_of(X)] > 0) & in_ball(X),
+        covers_cells=lambda X: _covered_cells(stratum_of(X), lambda s: (n_t[s] > 0)
+                                              & in_ball(X)),
     )
 
 
@@ -214,7 +223,15 @@ def som_weights(X_train, X_sci, shape: tuple[int, int] = (20, 20), min_train: in
     covered = n_t[c_sci] >= min_train
     return Correction("som", _normalise(ratio[c_train]), covered,
                       {"cells_train": c_train, "cells_science": c_sci, "n_cells": n_cells,
-                       "som": som}, covers=lambda X: n_t[som.cells(X)] >= min_train)
+                       "som": som},
+                      covers_cells=lambda X: _covered_cells(som.cells(X),
+                                                            lambda c: n_t[c] >= min_train))
+
+
+def _covered_cells(cells: np.ndarray, rule: Callable[[np.ndarray], np.ndarray]
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """``(rule(cells), cells)``: a ``Correction.covers_cells`` result."""
+    return rule(cells), cells
 
 
 def _hat_basis(x: np.ndarray, nodes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
