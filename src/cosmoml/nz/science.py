@@ -8,7 +8,8 @@ noise is set by the training set, not by the science sample), and the second the
 catalogue in blocks of ``block_rows``, read part by part
 (:mod:`cosmoml.engine.parts`: parquet row groups, HDF5 slices; CSV and FITS are read
 whole). The per-object results go to ``assignments`` block by block, so memory does not
-grow with the catalogue.
+grow with the catalogue. With ``engine="dask"`` both reads are shared among the workers of
+a Dask cluster, part by part, with the same result.
 """
 
 from __future__ import annotations
