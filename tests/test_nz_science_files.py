@@ -296,6 +296,8 @@ def test_science_files_plan_and_sample(sci_file, tmp_path):
         ScienceFiles(path, SCI_COLS, sample_rows=0)
     with pytest.raises(CatalogError, match="block_rows must be >= 1, got -1"):
         ScienceFiles(path, SCI_COLS, block_rows=-1)
+    with pytest.raises(ConfigError, match="engine must be 'local' or 'dask', got 'spark'"):
+        ScienceFiles(path, SCI_COLS, engine="spark")
 
 
 def test_fold_routes_do_not_depend_on_where_a_block_starts():

@@ -633,8 +633,7 @@ def _science_pass(blocks: Iterable[tuple[pd.DataFrame, np.ndarray, np.ndarray,
     ``write``, if given, receives each block's assignment rows; ``progress``, the rows done
     after each block. A row's PDF does not depend on the rows predicted with it, so this
     equals predicting the whole sample at once (up to the summation order of the sums)."""
-    grid = next(iter(models.values())).estimator_.grid_
-    edges = np.asarray(edges, dtype=float)
+    grid, edges = _models_grid(models), np.asarray(edges, dtype=float)
     out = _SciencePass(grid, edges.size - 1, keep_objects, n_cells)
     done = 0
     for df, covered, route, cells in blocks:
@@ -654,6 +653,11 @@ def _science_pass(blocks: Iterable[tuple[pd.DataFrame, np.ndarray, np.ndarray,
         if progress is not None:
             progress(done)
     return out.finish()
+
+
+def _models_grid(models: dict[int, PhotoZModel]) -> np.ndarray:
+    """The redshift grid the models' PDFs are on (all share it)."""
+    return next(iter(models.values())).estimator_.grid_
 
 
 def _assignments(df: pd.DataFrame, id_column: str | None, bins, z_point, covered
@@ -772,8 +776,8 @@ def _files_pass(job: _PassJob, meta: dict[str, str],
         with assignment_writer(files.assignments, meta) as out:
             return job.run(files.blocks(), out, progress)
     parts_dir = None if files.assignments is None else Path(f"{files.assignments}.parts")
-    total = _SciencePass(np.asarray(next(iter(job.models.values())).estimator_.grid_),
-                         job.edges.size - 1, keep_objects=False, n_cells=job.n_cells)
+    total = _SciencePass(_models_grid(job.models), job.edges.size - 1, keep_objects=False,
+                         n_cells=job.n_cells)
     items = list(enumerate(files.part_starts))
     try:
         if parts_dir is not None:
