@@ -214,6 +214,9 @@ def test_the_dask_engine_gives_the_local_result(shifted_samples, sci_file, tmp_p
     pd.testing.assert_frame_equal(dask.table, local.table, rtol=1e-12)
     pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "dask.parquet"),
                                   pd.read_parquet(tmp_path / "local.parquet"))
+    schema = pq.read_schema(tmp_path / "dask.parquet")  # columns and metadata
+    assert schema.equals(pq.read_schema(tmp_path / "local.parquet"), check_metadata=True)
+    assert b"grid" in schema.metadata
     assert sorted(p.name for p in tmp_path.iterdir()) == ["dask.parquet", "local.parquet"]
 
 

@@ -199,19 +199,20 @@ def _random_rows(n: int, k: int, seed: int) -> np.ndarray:
 
 @contextmanager
 def assignment_writer(path: str | os.PathLike | None, metadata: dict[str, str]
-                      ) -> Iterator[Callable[[pd.DataFrame], None]]:
-    """A function writing assignment rows block by block to the parquet file ``path``
-    (None: nowhere), under a temporary name renamed when the block loop ends without an
-    error (an error leaves no file)."""
+                      ) -> Iterator[Callable[[pd.DataFrame | pa.Table], None]]:
+    """A function writing assignment rows (a DataFrame or an Arrow table) block by block to
+    the parquet file ``path`` (None: nowhere), under a temporary name renamed when the
+    block loop ends without an error (an error leaves no file)."""
     if path is None:
         yield lambda table: None
         return
     with atomic_path(path) as tmp:
         writer = None
 
-        def write(table: pd.DataFrame) -> None:
+        def write(table: pd.DataFrame | pa.Table) -> None:
             nonlocal writer
-            t = pa.Table.from_pandas(table, preserve_index=False)
+            t = (table if isinstance(table, pa.Table)
+                 else pa.Table.from_pandas(table, preserve_index=False))
             if writer is None:
                 meta = {k.encode(): str(v).encode() for k, v in metadata.items()}
                 writer = pq.ParquetWriter(tmp, t.schema.with_metadata(meta),
