@@ -713,7 +713,7 @@ def _file_blocks(blocks: Iterable[tuple[int, str, pd.DataFrame]], columns: Colum
         X, valid = _shift_transform(feats, df, columns, path)
         covered = np.zeros(len(df), dtype=bool)
         cell = np.full(len(df), -1)  # SOM cell or propensity stratum; −1: no photometry
-        if valid.any() and (som or strata):  # the rule and the cells in one evaluation
+        if valid.any() and corr.covers_cells is not None:  # the rule and its cells at once
             covered[valid], cell[valid] = corr.covers_cells(X[valid])
         elif valid.any():
             covered[valid] = corr.covers(X[valid])
@@ -760,10 +760,14 @@ def _pass_part(job: _PassJob, item: tuple[int, int], parts_dir: str | None) -> _
     its assignment rows to ``parts_dir/part-{index}.parquet`` (atomically; None: not
     written)."""
     i, start = item
-    part = job.files.parts[i]
-    out = None if parts_dir is None else f"{parts_dir}/part-{i:06d}.parquet"
+    out = None if parts_dir is None else _part_file(parts_dir, i)
     with assignment_writer(out, {}) as write:
-        return job.run(job.files.part_blocks(part, start), write)
+        return job.run(job.files.part_blocks(job.files.parts[i], start), write)
+
+
+def _part_file(parts_dir: str | Path, i: int) -> Path:
+    """Where part ``i``'s assignment rows go (``engine="dask"``)."""
+    return Path(parts_dir) / f"part-{i:06d}.parquet"
 
 
 def _files_pass(job: _PassJob, meta: dict[str, str],
@@ -796,7 +800,7 @@ def _files_pass(job: _PassJob, meta: dict[str, str],
                     progress(done)
         with assignment_writer(files.assignments, meta) as out:
             for i in range(len(items) if parts_dir is not None else 0):
-                path = parts_dir / f"part-{i:06d}.parquet"
+                path = _part_file(parts_dir, i)
                 if path.exists():  # (an empty part writes none); as Arrow: 1.7x faster
                     out(pq.read_table(path))
     finally:

@@ -159,12 +159,16 @@ def stratlearn_weights(X_train, X_sci, n_strata: int = 5, k: int = 5, random_sta
     ratio = np.divide(n_s, n_t, out=np.zeros(n_strata), where=n_t > 0)
     in_ball = in_ball_rule(X_train, k)
     covered = (n_t[s_sci] > 0) & in_ball(X_sci)
+
+    def covers_cells(X):
+        s = stratum_of(X)
+        return (n_t[s] > 0) & in_ball(X), s
+
     return Correction(
         "stratlearn", _normalise(ratio[s_train]), covered,
         {"n_strata": n_strata, "strata_train": s_train, "strata_science": s_sci,
          "stratum_weights": ratio, "propensity_edges": edges, "stratum_of": stratum_of},
-        covers_cells=lambda X: _covered_cells(stratum_of(X), lambda s: (n_t[s] > 0)
-                                              & in_ball(X)),
+        covers_cells=covers_cells,
     )
 
 
@@ -221,17 +225,14 @@ def som_weights(X_train, X_sci, shape: tuple[int, int] = (20, 20), min_train: in
     ratio = np.divide(n_s / len(X_sci), n_t / len(X_train), out=np.zeros(n_cells),
                       where=n_t > 0)
     covered = n_t[c_sci] >= min_train
+
+    def covers_cells(X):
+        c = som.cells(X)
+        return n_t[c] >= min_train, c
+
     return Correction("som", _normalise(ratio[c_train]), covered,
                       {"cells_train": c_train, "cells_science": c_sci, "n_cells": n_cells,
-                       "som": som},
-                      covers_cells=lambda X: _covered_cells(som.cells(X),
-                                                            lambda c: n_t[c] >= min_train))
-
-
-def _covered_cells(cells: np.ndarray, rule: Callable[[np.ndarray], np.ndarray]
-                   ) -> tuple[np.ndarray, np.ndarray]:
-    """``(rule(cells), cells)``: a ``Correction.covers_cells`` result."""
-    return rule(cells), cells
+                       "som": som}, covers_cells=covers_cells)
 
 
 def _hat_basis(x: np.ndarray, nodes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
