@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import time
 
 import numpy as np
 import pandas as pd
@@ -11,7 +13,7 @@ import pytest
 from cosmoml.datasets import load_buzzard
 from cosmoml.selection import MagnitudeLimit, SuccessCurve, Survey
 
-from .test_cli import run
+from .test_cli import CLI, run
 
 
 @pytest.fixture(scope="module")
@@ -104,6 +106,48 @@ def test_nz_of_a_catalogue_larger_than_the_sample_held_in_memory(pair, tmp_path)
     assert r.returncode == 0, r.stderr
     w = pd.read_parquet(tmp_path / "w.parquet")["weight"]
     assert w.mean() == pytest.approx(1.0) and w.std() > 0.1
+
+
+def test_nz_killed_and_run_again_resumes(pair, tmp_path):
+    """``cosmoml nz`` on a catalogue read part by part, SIGKILLed in its science pass (a
+    real process), then run again: the rerun says it resumed, reuses the fit and the parts
+    done, and writes exactly what an uninterrupted run writes; nothing of the stopped run
+    is left."""
+    d, _, sci = pair
+    parts = tmp_path / "science"
+    parts.mkdir()
+    cuts = np.linspace(0, len(sci), 21).astype(int)
+    for k in range(20):
+        sci.drop(columns="redshift").iloc[cuts[k]:cuts[k + 1]].to_parquet(
+            parts / f"p{k:02d}.parquet")
+    args = ["nz", d / "spec.parquet", parts, "--estimator", "knn", "--n-boot", "10",
+            "--sample-rows", "2500", "-q"]
+    r = run(*args, "--output", tmp_path / "ref")
+    assert r.returncode == 0, r.stderr
+    out = tmp_path / "out"
+    state = out / "assignments.parquet.parts"
+    proc = subprocess.Popen([*CLI, *map(str, args), "--output", str(out)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 300
+    while proc.poll() is None and time.monotonic() < deadline and not any(
+            state.glob("*.sums")):
+        time.sleep(0.002)
+    proc.kill()  # SIGKILL: no clean-up runs
+    proc.wait()
+    done = len(list(state.glob("*.sums")))
+    assert 1 <= done < 20 and (state / "fit.pkl").exists()
+    assert not (out / "nz.parquet").exists() and not (out / "assignments.parquet").exists()
+    r = run(*args, "--output", out)
+    assert r.returncode == 0, r.stderr
+    assert f"resumed a stopped run: its fit reused, {done} of 20 parts" in r.stderr
+    assert json.loads((out / "diagnostics.json").read_text())["resumed"] == {
+        "fit": True, "parts": done, "of": 20}
+    for name in ("nz.parquet", "assignments.parquet"):
+        pd.testing.assert_frame_equal(pd.read_parquet(out / name),
+                                      pd.read_parquet(tmp_path / "ref" / name),
+                                      check_exact=True)
+    assert sorted(p.name for p in out.iterdir()) == [
+        "assignments.parquet", "diagnostics.json", "nz.parquet", "summary.html"]
 
 
 def test_shift_diagnose_and_weights(pair):

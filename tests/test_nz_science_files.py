@@ -220,6 +220,133 @@ def test_the_dask_engine_gives_the_local_result(shifted_samples, sci_file, tmp_p
     assert sorted(p.name for p in tmp_path.iterdir()) == ["dask.parquet", "local.parquet"]
 
 
+class _Killed(Exception):
+    """Stands for a run killed mid-way (not a cosmoml error: what was done is kept)."""
+
+
+def _kill_at_part(monkeypatch, part: int) -> None:
+    """Make the science pass stop when it reaches ``part``."""
+    run = pipeline._pass_part
+
+    def pass_part(job, item, *args):
+        if item[0] == part:
+            raise _Killed(f"killed at part {part}")
+        return run(job, item, *args)
+
+    monkeypatch.setattr(pipeline, "_pass_part", pass_part)
+
+
+@pytest.mark.parametrize("engine", ["local", "dask"])
+def test_a_killed_run_resumes_where_it_stopped(shifted_samples, sci_file, tmp_path,
+                                               monkeypatch, engine):
+    """A run stopped in the science pass keeps its fit and its finished parts beside the
+    assignments file; rerunning the same call (with either engine) fits nothing and
+    predicts only the parts not done; stopped again while joining the parts, a third run
+    predicts nothing and gives exactly the uninterrupted run's n(z), table and assignments
+    (the sums are added in part order either way), then removes what was kept."""
+    if engine == "dask":
+        pytest.importorskip("dask.distributed")
+    train, _ = shifted_samples
+    path, _ = sci_file
+    kw = dict(method="lima", nz_from="ppi", cull=True, estimator="knn", n_boot=20, seed=3)
+
+    def files(name: str, engine: str = "local") -> ScienceFiles:
+        return ScienceFiles(path, SCI_COLS, sample_rows=1000, block_rows=400,
+                            assignments=tmp_path / name, engine=engine, workers=2)
+
+    ref = estimate_nz(train, files("ref.parquet"), COLS, **kw)
+    assert len(files("x").parts) == 8
+    _kill_at_part(monkeypatch, 5)
+    with pytest.raises(_Killed):
+        estimate_nz(train, files("a.parquet"), COLS, **kw)
+    state = tmp_path / "a.parquet.parts"
+    kept = sorted(p.name for p in state.iterdir())
+    assert kept == ["fit.pkl", *(f"part-{i:06d}.{k}" for i in range(5)
+                                 for k in ("parquet", "sums"))]
+    assert not (tmp_path / "a.parquet").exists()
+
+    monkeypatch.undo()
+    fits, predicted, calls = [], [], []
+    monkeypatch.setattr(pipeline, "_calibrate", lambda *a, **k: fits.append(1))
+    save = ScienceFiles.save_sums  # called here for each part predicted (on any engine)
+    monkeypatch.setattr(ScienceFiles, "save_sums", lambda self, i, *a: predicted.append(i)
+                        or save(self, i, *a))
+    writer = pipeline.assignment_writer
+
+    def killed_in_the_join(path, meta):  # stopped once every part is done
+        if Path(path).name == "a.parquet":
+            raise _Killed("killed while joining the parts")
+        return writer(path, meta)
+
+    monkeypatch.setattr(pipeline, "assignment_writer", killed_in_the_join)
+    with pytest.raises(_Killed):
+        estimate_nz(train, files("a.parquet", engine), COLS,
+                    progress=lambda *a: calls.append(a), **kw)
+    assert fits == [] and sorted(predicted) == [5, 6, 7]
+    assert calls[-1] == (N, N) and calls[0][0] > 5 * 400  # the resumed rows count as done
+    assert len(list(state.glob("*.sums"))) == 8
+
+    monkeypatch.setattr(pipeline, "assignment_writer", writer)
+    predicted.clear()
+    calls.clear()
+    res = estimate_nz(train, files("a.parquet", engine), COLS,
+                      progress=lambda *a: calls.append(a), **kw)
+    assert fits == [] and predicted == [] and calls == [(N, N)]
+    assert res.resumed == {"fit": True, "parts": 8, "of": 8} and ref.resumed is None
+    np.testing.assert_array_equal(res.nz, ref.nz)
+    pd.testing.assert_frame_equal(res.table, ref.table, check_exact=True)
+    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "a.parquet"),
+                                  pd.read_parquet(tmp_path / "ref.parquet"))
+    assert not state.exists()
+
+
+def test_a_run_with_other_inputs_or_settings_is_not_resumed(shifted_samples, sci_file,
+                                                            tmp_path, monkeypatch):
+    """What a stopped run kept is reused only by the same call: another setting, another
+    training set, a science file that changed since or a damaged fit file each start
+    afresh (the fit redone, every part predicted), with the result of a fresh run."""
+    train, _ = shifted_samples
+    path, _ = sci_file
+    sci = tmp_path / "science.parquet"
+    sci.write_bytes(path.read_bytes())
+    kw = dict(method="lima", cull=True, estimator="knn", n_boot=10, seed=3)
+    out = tmp_path / "a.parquet"
+
+    def files() -> ScienceFiles:
+        return ScienceFiles(sci, SCI_COLS, sample_rows=1000, block_rows=400, assignments=out)
+
+    ref = estimate_nz(train, files(), COLS, **kw)
+    calibrate, save = pipeline._calibrate, ScienceFiles.save_sums
+    fits, predicted = [], []
+    for change in ("setting", "train", "science", "damaged"):
+        _kill_at_part(monkeypatch, 3)
+        with pytest.raises(_Killed):
+            estimate_nz(train, files(), COLS, **kw)
+        monkeypatch.undo()
+        fits.clear()
+        predicted.clear()
+        monkeypatch.setattr(pipeline, "_calibrate", lambda *a, **k: fits.append(1) or
+                            calibrate(*a, **k))
+        monkeypatch.setattr(ScienceFiles, "save_sums", lambda self, i, *a: predicted.append(
+            i) or save(self, i, *a))
+        args = dict(kw)
+        t = train
+        if change == "setting":
+            args["seed"] = 4
+        elif change == "train":
+            t = train.iloc[:-1]
+        elif change == "science":  # the same rows, written again
+            sci.write_bytes(path.read_bytes())
+        else:
+            (out.parent / "a.parquet.parts" / "fit.pkl").write_bytes(b"not a pickle")
+        res = estimate_nz(t, files(), COLS, **args)
+        assert fits == [1] and predicted == list(range(8)), change
+        if change in ("science", "damaged"):
+            pd.testing.assert_frame_equal(res.table, ref.table, check_exact=True)
+        monkeypatch.undo()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.parquet", "science.parquet"]
+
+
 def _bad_catalogue(sci: pd.DataFrame, tmp_path) -> Path:
     """``sci`` as parquet (row groups of 400) with a magnitude that is not a number in
     row 2345 of column g."""

@@ -450,6 +450,10 @@ def nz_cmd(
 
             res = run(train, science, output, progress=advance, **kw)
     d = res.diagnostics
+    if res.resumed:  # an earlier run of this command was stopped
+        r = res.resumed
+        err.print(f"resumed a stopped run: {'its fit reused, ' if r['fit'] else ''}"
+                  f"{r['parts']} of {r['of']} parts already predicted", highlight=False)
     for w in res.warnings:
         err.print(f"WARNING: {w}", markup=False, highlight=False)
     t = Table(title=f"n(z) per bin (method {res.method}; verdict: {d.verdict})")

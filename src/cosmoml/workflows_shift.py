@@ -161,7 +161,8 @@ def nz(
     write_table(table, out / "nz.parquet", metadata=meta)
     if res.assignments is not None:  # else written part by part by estimate_nz
         write_table(res.assignments, out / "assignments.parquet", metadata=meta)
-    doc = {**meta, "diagnostics": {**res.diagnostics.to_dict(), "warnings": res.warnings},
+    doc = {**meta, **({"resumed": res.resumed} if res.resumed else {}),
+           "diagnostics": {**res.diagnostics.to_dict(), "warnings": res.warnings},
            "correction": _jsonable(res.correction.summary())}
     with atomic_path(out / "diagnostics.json") as tmp:
         tmp.write_text(json.dumps(doc, indent=1, default=float))

@@ -31,10 +31,10 @@ from __future__ import annotations
 
 import functools
 import logging
+import pickle
 import shutil
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -42,7 +42,7 @@ import pyarrow.parquet as pq
 
 from cosmoml.catalog.columns import ColumnMap
 from cosmoml.catalog.features import PhotometryFeatures
-from cosmoml.errors import ConfigError
+from cosmoml.errors import ConfigError, CosmomlError
 from cosmoml.model import PhotoZModel, _photometry, grid_json, redshift_labels
 from cosmoml.nz.methods import (
     binned_mean_std,
@@ -147,6 +147,9 @@ class NZResult:
     mean_z_all: float = float("nan")
     #: the science objects the n(z) speaks for (all, or the covered ones when culled / SOM)
     used: np.ndarray | None = None
+    #: a catalogue read part by part whose earlier run was stopped: what this run reused of
+    #: it (``fit``: its fitted correction and models; ``parts``: parts done, of ``of``)
+    resumed: dict | None = None
 
     @property
     def warnings(self) -> list[str]:
@@ -259,92 +262,52 @@ def estimate_nz(
     edges = np.asarray(edges, dtype=float)
     n_bins = edges.size - 1
     files = science if isinstance(science, ScienceFiles) else None
+    settings = dict(method=method, estimator=estimator, seed=seed,
+                    estimator_params=estimator_params, labels_column=labels_column, cull=cull,
+                    diagnostics=diagnostics, nz_from=nz_from, sample_weight=sample_weight,
+                    label_model=label_model, groups=groups, z_spec=z_spec)
     if files is not None:
-        sci_cols, science_source = files.columns, files.source
         if z_true is not None:
             raise ConfigError("z_true needs the science sample in memory (a DataFrame)")
-        sci = files.sample(seed)[0]  # what the diagnostics and the correction see
+        science_source = files.source
+        # what a rerun after a killed run may reuse (fit.pkl): keyed by everything it
+        # depends on
+        key = files.run_key(pickle.dumps((columns, edges, flag_column, line_window,
+                                          survey_column, settings)),
+                            pd.util.hash_pandas_object(train).to_numpy().tobytes())
+        fit = files.load_fit(key)
+        fit_reused = fit is not None
+        if fit is None:
+            # the diagnostics and the correction see a random sample of the rows
+            fit = _calibrate(train, files.sample(seed)[0], files.columns, columns,
+                             train_source, science_source, files=files, **settings)
+            files.save_fit(key, fit)
     else:
-        sci_cols, sci = science_columns or columns, science.reset_index(drop=True)
-    feats, X_t = _fit_shift_features(train, columns, train_source)
-    names = feats.feature_names
-    X_s_all, valid_s = _shift_transform(feats, sci, sci_cols, science_source)
-    X_s = X_s_all[valid_s]
-    diag = diagnostics or diagnose(X_t, X_s, names, random_state=seed)
-    if method == "auto":
-        chosen, auto_cull, auto_form, auto_labels = choose_method(diag)
-        cull = auto_cull if cull is None else cull
-        nz_from = auto_form if nz_from is None else nz_from
-        label_model = auto_labels if label_model is None else label_model
-        log.info("auto: %s+%s%s (verdict %s)", chosen, nz_from, " + cull" if cull else "",
-                 diag.verdict)
-    else:
-        chosen, cull = method, bool(cull)
-        nz_from = nz_from or "stack"
-    label_model = None if label_model == "none" else label_model
-    if nz_from == "ppi" and chosen in ("stratlearn", "som"):
-        raise ConfigError(f"nz_from='ppi' needs a weighting correction (none, lima, "
-                          f"classifier, success), not {chosen!r}: it shifts stacked PDFs by the "
-                          "weighted calibration residual of one predictor")
-    corr = correct(chosen, X_t, X_s, random_state=seed, z_train=z_spec, groups=groups)
-    if files is not None and corr.covers is None:
-        raise ConfigError(f"a science catalogue read part by part ({files.n_rows} rows, more "
-                          f"than the {files.sample_rows} sampled) needs a correction with a "
-                          f"coverage rule for the rows it did not see; {chosen!r} has none")
-    sw = None
-    if sample_weight is not None:
-        sw = np.asarray(sample_weight, dtype=float)
-        if sw.shape != (len(train),) or not np.all(np.isfinite(sw)) or np.any(sw < 0) \
-                or sw.sum() <= 0:
-            raise ConfigError(f"sample_weight: need {len(train)} finite, non-negative "
-                              "weights (one per training object), not all zero")
-        w = corr.weights * sw
-        corr = replace(corr, weights=w * (w.size / w.sum()))
-
-    # photo-z model(s) trained with the correction's weights
-    params = dict(estimator_params or {})
-    params.setdefault("random_state", seed)
-    fit_cols = columns if labels_column is None else ColumnMap(
-        **{**columns.__dict__, "z_column": labels_column})
-    # the training set's own bins come from out-of-fold predictions: in-sample ones are too
-    # good (a forest's leaves contain the object itself), which would make the bins look
-    # cleaner than the science sample's. For ``ppi`` the science objects are predicted by
-    # the same fold models (each by one drawn at random), so that the residuals measured on
-    # the training objects are those of the predictor the science objects see.
-    pdfs_train, fold_models, folds_sci = _out_of_fold_pdfs(
-        train, fit_cols, corr.weights, estimator, params, seed,
-        n_science=len(sci) if nz_from == "ppi" and files is None else None)
-    if nz_from == "ppi":
-        models, route = fold_models, folds_sci
-    elif chosen == "stratlearn":
-        models, route = _stratified_models(train, sci, fit_cols, corr, valid_s, estimator,
-                                           params, every_stratum=files is not None)
-    else:
-        models = {0: PhotoZModel(estimator, estimator_params=params).fit(
-            train, fit_cols, sample_weight=corr.weights)}
-        route = np.zeros(len(sci), dtype=np.int64)
-    name = (chosen + ("" if nz_from == "stack" else f"+{nz_from}")
-            + ("+lines" if label_model else "") + ("+cull" if cull else ""))
-    restrict = bool(cull) or chosen == "som"  # the n(z) speaks for the covered objects only
-    n_cells = corr.info["n_cells"] if chosen == "som" else 0  # SOM: count objects per cell
+        key, sci, fit_reused = None, science.reset_index(drop=True), False
+        fit = _calibrate(train, sci, science_columns or columns, columns, train_source,
+                         science_source, **settings)
+    diag, chosen, corr, name = fit.diag, fit.chosen, fit.corr, fit.name
+    nz_from, label_model, sw, pdfs_train = fit.nz_from, fit.label_model, fit.sw, fit.pdfs_train
     if files is None:
         covered = np.zeros(len(sci), dtype=bool)
-        covered[valid_s] = corr.covered
+        covered[fit.valid_s] = corr.covered
         cells = None
-        if n_cells:
+        if fit.n_cells:
             cells = np.full(len(sci), -1)  # no cell: no photometry, so no PDF and no bin
-            cells[valid_s] = corr.info["cells_science"]
+            cells[fit.valid_s] = corr.info["cells_science"]
+        route = fit.route
         blocks = ((sci.iloc[a:a + SCIENCE_BLOCK], covered[a:a + SCIENCE_BLOCK],
                    route[a:a + SCIENCE_BLOCK], None if cells is None else
                    cells[a:a + SCIENCE_BLOCK]) for a in range(0, len(sci), SCIENCE_BLOCK))
-        sp = _science_pass(blocks, models, edges, restrict, science_source, n_cells=n_cells,
-                           progress=None if progress is None
+        sp = _science_pass(blocks, fit.models, edges, fit.restrict, science_source,
+                           n_cells=fit.n_cells, progress=None if progress is None
                            else (lambda k: progress(k, len(sci))))
     else:
-        job = _PassJob(files, feats, corr, models, seed if nz_from == "ppi" else None,
-                       len(fold_models), edges, restrict, n_cells)
+        job = _PassJob(files, fit.feats, corr, fit.models,
+                       seed if nz_from == "ppi" else None, fit.n_folds, edges, fit.restrict,
+                       fit.n_cells)
         meta = {**files.metadata, "method": name, "grid": grid_json(pdfs_train.grid)}
-        sp = _files_pass(job, meta, None if progress is None
+        sp = _files_pass(job, meta, key, None if progress is None
                          else (lambda k: progress(k, files.n_rows)))
     if label_model == "lines":
         flags = None if flag_column is None else train[flag_column].to_numpy()
@@ -365,7 +328,7 @@ def estimate_nz(
         nz = som_nz_counts(cells_t, z_spec, bins_train, sp.cell_counts, grid)
         mu = mean_z(nz, grid)
         if files is None:
-            cells_s, b_valid = corr.info["cells_science"], sp.bins[valid_s]
+            cells_s, b_valid = corr.info["cells_science"], sp.bins[fit.valid_s]
 
             def stat(idx):  # resample training and science objects together
                 j = idx % len(cells_s)
@@ -440,8 +403,114 @@ def estimate_nz(
     table = pd.DataFrame(rows)
     assignments = None
     if files is None:
-        assignments = _assignments(sci, sci_cols.id_column, sp.bins, sp.z_point, sp.covered)
-    return NZResult(name, table, nz, grid, assignments, diag, corr, mean_all, sp.used)
+        assignments = _assignments(sci, (science_columns or columns).id_column, sp.bins,
+                                   sp.z_point, sp.covered)
+    resumed = None
+    if files is not None and (fit_reused or sp.resumed_parts):
+        resumed = {"fit": fit_reused, "parts": sp.resumed_parts, "of": len(files.parts)}
+    return NZResult(name, table, nz, grid, assignments, diag, corr, mean_all, sp.used,
+                    resumed)
+
+
+@dataclass
+class _Fit:
+    """What :func:`estimate_nz` learns before the science pass (kept by a run read part by
+    part for a rerun, :meth:`ScienceFiles.save_fit`): the diagnostics, the method and form
+    chosen, the correction, the photo-z models and the training set's out-of-fold PDFs;
+    for a sample in memory also its rows' models (``route``) and which have photometry."""
+
+    feats: PhotometryFeatures
+    diag: ShiftDiagnostics
+    chosen: str
+    nz_from: str
+    label_model: str | None
+    corr: Correction
+    sw: np.ndarray | None
+    pdfs_train: PDFs
+    models: dict[int, PhotoZModel]
+    n_folds: int
+    name: str
+    restrict: bool
+    n_cells: int
+    route: np.ndarray | None = None
+    valid_s: np.ndarray | None = None
+
+
+def _calibrate(train: pd.DataFrame, sci: pd.DataFrame, sci_cols: ColumnMap,
+               columns: ColumnMap, train_source: str, science_source: str, *, method: str,
+               estimator: str, seed: int, estimator_params: dict | None,
+               labels_column: str | None, cull: bool | None,
+               diagnostics: ShiftDiagnostics | None, nz_from: str | None,
+               sample_weight: np.ndarray | None, label_model: str | None,
+               groups: np.ndarray | None, z_spec: np.ndarray,
+               files: ScienceFiles | None = None) -> _Fit:
+    """:func:`estimate_nz` up to the science pass (its arguments; ``sci``: the science
+    sample, or the random sample of ``files``)."""
+    feats, X_t = _fit_shift_features(train, columns, train_source)
+    names = feats.feature_names
+    X_s_all, valid_s = _shift_transform(feats, sci, sci_cols, science_source)
+    X_s = X_s_all[valid_s]
+    diag = diagnostics or diagnose(X_t, X_s, names, random_state=seed)
+    if method == "auto":
+        chosen, auto_cull, auto_form, auto_labels = choose_method(diag)
+        cull = auto_cull if cull is None else cull
+        nz_from = auto_form if nz_from is None else nz_from
+        label_model = auto_labels if label_model is None else label_model
+        log.info("auto: %s+%s%s (verdict %s)", chosen, nz_from, " + cull" if cull else "",
+                 diag.verdict)
+    else:
+        chosen, cull = method, bool(cull)
+        nz_from = nz_from or "stack"
+    label_model = None if label_model == "none" else label_model
+    if nz_from == "ppi" and chosen in ("stratlearn", "som"):
+        raise ConfigError(f"nz_from='ppi' needs a weighting correction (none, lima, "
+                          f"classifier, success), not {chosen!r}: it shifts stacked PDFs by the "
+                          "weighted calibration residual of one predictor")
+    corr = correct(chosen, X_t, X_s, random_state=seed, z_train=z_spec, groups=groups)
+    if files is not None and corr.covers is None:
+        raise ConfigError(f"a science catalogue read part by part ({files.n_rows} rows, more "
+                          f"than the {files.sample_rows} sampled) needs a correction with a "
+                          f"coverage rule for the rows it did not see; {chosen!r} has none")
+    sw = None
+    if sample_weight is not None:
+        sw = np.asarray(sample_weight, dtype=float)
+        if sw.shape != (len(train),) or not np.all(np.isfinite(sw)) or np.any(sw < 0) \
+                or sw.sum() <= 0:
+            raise ConfigError(f"sample_weight: need {len(train)} finite, non-negative "
+                              "weights (one per training object), not all zero")
+        w = corr.weights * sw
+        corr = replace(corr, weights=w * (w.size / w.sum()))
+
+    # photo-z model(s) trained with the correction's weights
+    params = dict(estimator_params or {})
+    params.setdefault("random_state", seed)
+    fit_cols = columns if labels_column is None else ColumnMap(
+        **{**columns.__dict__, "z_column": labels_column})
+    # the training set's own bins come from out-of-fold predictions: in-sample ones are too
+    # good (a forest's leaves contain the object itself), which would make the bins look
+    # cleaner than the science sample's. For ``ppi`` the science objects are predicted by
+    # the same fold models (each by one drawn at random), so that the residuals measured on
+    # the training objects are those of the predictor the science objects see.
+    pdfs_train, fold_models, folds_sci = _out_of_fold_pdfs(
+        train, fit_cols, corr.weights, estimator, params, seed,
+        n_science=len(sci) if nz_from == "ppi" and files is None else None)
+    if nz_from == "ppi":
+        models, route = fold_models, folds_sci
+    elif chosen == "stratlearn":
+        models, route = _stratified_models(train, sci, fit_cols, corr, valid_s, estimator,
+                                           params, every_stratum=files is not None)
+    else:
+        models = {0: PhotoZModel(estimator, estimator_params=params).fit(
+            train, fit_cols, sample_weight=corr.weights)}
+        route = np.zeros(len(sci), dtype=np.int64)
+    name = (chosen + ("" if nz_from == "stack" else f"+{nz_from}")
+            + ("+lines" if label_model else "") + ("+cull" if cull else ""))
+    restrict = bool(cull) or chosen == "som"  # the n(z) speaks for the covered objects only
+    n_cells = corr.info["n_cells"] if chosen == "som" else 0  # SOM: count objects per cell
+    in_memory = files is None  # else the sample's rows are not the ones predicted
+    return _Fit(feats, diag, chosen, nz_from, label_model, corr, sw, pdfs_train, models,
+                len(fold_models), name, restrict, n_cells, route if in_memory else None,
+                valid_s if in_memory else None)
 
 
 def _weight_spread(corr, sw, values, bins_train, n_bins: int) -> np.ndarray:
@@ -520,6 +589,8 @@ class _SciencePass:
     n_bins: int
     keep_objects: bool = True
     n_cells: int = 0
+    #: parts whose sums an earlier, stopped run left (:func:`_files_pass`)
+    resumed_parts: int = 0
 
     def __post_init__(self) -> None:
         self.pdf_sum, self.point_counts = np.zeros((2, self.n_bins, self.grid.size))
@@ -755,55 +826,71 @@ class _PassJob:
             progress=progress)
 
 
-def _pass_part(job: _PassJob, item: tuple[int, int], parts_dir: str | None) -> _SciencePass:
+def _pass_part(job: _PassJob, item: tuple[int, int],
+               progress: Callable[[int], None] | None = None) -> _SciencePass:
     """A worker's task: part ``item = (index, first catalogue row)`` of ``job.files``,
-    its assignment rows to ``parts_dir/part-{index}.parquet`` (atomically; None: not
-    written)."""
+    its assignment rows to :meth:`ScienceFiles.part_file` (atomically; not written without
+    an assignments file); ``progress``: its rows done after each block."""
     i, start = item
-    out = None if parts_dir is None else _part_file(parts_dir, i)
-    with assignment_writer(out, {}) as write:
-        return job.run(job.files.part_blocks(job.files.parts[i], start), write)
-
-
-def _part_file(parts_dir: str | Path, i: int) -> Path:
-    """Where part ``i``'s assignment rows go (``engine="dask"``)."""
-    return Path(parts_dir) / f"part-{i:06d}.parquet"
-
-
-def _files_pass(job: _PassJob, meta: dict[str, str],
-                progress: Callable[[int], None] | None) -> _SciencePass:
-    """The science pass of a catalogue read part by part, its assignments to
-    ``job.files.assignments``: block after block here (``engine="local"``), or part by
-    part on a Dask cluster (``"dask"``), the parts' sums added in part order and their
-    assignment files joined in it (then removed)."""
     files = job.files
-    if files.engine == "local":
-        with assignment_writer(files.assignments, meta) as out:
-            return job.run(files.blocks(), out, progress)
-    parts_dir = None if files.assignments is None else Path(f"{files.assignments}.parts")
+    out = None if files.state_dir is None else files.part_file(i)
+    with assignment_writer(out, {}) as write:
+        return job.run(files.part_blocks(files.parts[i], start), write, progress)
+
+
+def _files_pass(job: _PassJob, meta: dict[str, str], key: str,
+                progress: Callable[[int], None] | None) -> _SciencePass:
+    """The science pass of a catalogue read part by part, part after part here
+    (``engine="local"``) or on a Dask cluster (``"dask"``): each part's assignment rows
+    and sums are kept in ``job.files.state_dir`` under ``key`` (those an earlier run with
+    the same key left are reused, not recomputed), the sums are added in part order (so
+    the result depends neither on timing nor on what was resumed), the assignment files
+    joined in it into ``job.files.assignments``, and the folder removed. An error in the
+    input removes it too; any other stop (a killed run) leaves it for a rerun."""
+    files = job.files
+    state = files.state_dir
     total = _SciencePass(_models_grid(job.models), job.edges.size - 1, keep_objects=False,
                          n_cells=job.n_cells)
-    items = list(enumerate(files.part_starts))
+    waiting = {i: sp for i in range(len(files.parts))
+               if (sp := files.load_sums(i, key)) is not None}
+    pending = [(i, start) for i, start in enumerate(files.part_starts) if i not in waiting]
+    done = sum(files.parts[i].n_rows for i in waiting)  # rows predicted, resumed ones too
+    total.resumed_parts = len(waiting)
     try:
-        if parts_dir is not None:
-            shutil.rmtree(parts_dir, ignore_errors=True)  # a killed run's
-            parts_dir.mkdir(parents=True)
-        waiting, nxt, done = {}, 0, 0
-        for i, sp in files._map(_pass_part, job, items,
-                                None if parts_dir is None else str(parts_dir)):
+        if state is not None:
+            state.mkdir(parents=True, exist_ok=True)
+        if files.engine == "local":
+            def rows(k: int) -> None:
+                progress(done + k)
+
+            results = ((i, _pass_part(job, (i, start), progress and rows))
+                       for i, start in pending)
+        else:
+            results = ((pending[j][0], sp) for j, sp in files._map(_pass_part, job, pending))
+        nxt = 0
+        for i, sp in results:
+            files.save_sums(i, key, sp)
             waiting[i] = sp
+            done += files.parts[i].n_rows
+            if progress is not None and files.engine != "local":  # (local: per block)
+                progress(done)
             while nxt in waiting:  # in part order: the result does not depend on timing
                 total.merge(waiting.pop(nxt))
-                done += files.parts[nxt].n_rows
                 nxt += 1
-                if progress is not None:
-                    progress(done)
+        while nxt in waiting:  # the resumed parts after the last new one
+            total.merge(waiting.pop(nxt))
+            nxt += 1
+        if progress is not None and not pending:
+            progress(done)
         with assignment_writer(files.assignments, meta) as out:
-            for i in range(len(items) if parts_dir is not None else 0):
-                path = _part_file(parts_dir, i)
+            for i in range(len(files.parts) if state is not None else 0):
+                path = files.part_file(i)
                 if path.exists():  # (an empty part writes none); as Arrow: 1.7x faster
                     out(pq.read_table(path))
-    finally:
-        if parts_dir is not None:
-            shutil.rmtree(parts_dir, ignore_errors=True)
+    except CosmomlError:  # bad input: what was kept cannot be reused
+        if state is not None:
+            shutil.rmtree(state, ignore_errors=True)
+        raise
+    if state is not None:
+        shutil.rmtree(state, ignore_errors=True)
     return total.finish()

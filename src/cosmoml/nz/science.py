@@ -7,23 +7,35 @@ random sample of ``sample_rows`` rows (with millions of science objects the weig
 noise is set by the training set, not by the science sample), and the second the whole
 catalogue in blocks of ``block_rows``, read part by part
 (:mod:`cosmoml.engine.parts`: parquet row groups, HDF5 slices; CSV and FITS are read
-whole). The per-object results go to ``assignments`` block by block, so memory does not
+whole). The per-object results go to ``assignments`` part by part, so memory does not
 grow with the catalogue. With ``engine="dask"`` both reads are shared among the workers of
 a Dask cluster, part by part, with the same result.
+
+A run keeps what it has done in ``<assignments>.parts/`` (:attr:`ScienceFiles.state_dir`):
+the fitted correction and models (``fit.pkl``, keyed by a checksum of the training set,
+the catalogue's files and every setting) and, per part, its assignment rows and its sums.
+Rerunning the same call after a run was killed reuses them: no second fit and no part
+predicted twice, so the result is that of an uninterrupted run. The folder is removed when
+the run completes, or when it stops on bad input.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
+import pickle
+import shutil
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from cosmoml import __version__
 from cosmoml.catalog.columns import ColumnMap
 from cosmoml.catalog.io import atomic_path, read_columns
 from cosmoml.engine.parts import Part, expand_inputs, plan_parts, read_part
@@ -34,6 +46,8 @@ from cosmoml.model import _photometry
 SAMPLE_ROWS = 2_000_000
 #: Science objects predicted at a time: their PDFs are summarised and dropped, never all held.
 SCIENCE_BLOCK = 100_000
+#: The fitted state in :attr:`ScienceFiles.state_dir`.
+FIT_FILE = "fit.pkl"
 
 
 @dataclass
@@ -111,6 +125,76 @@ class ScienceFiles:
     def __getstate__(self) -> dict:
         """Pickled (to the workers) without the client."""
         return {**self.__dict__, "_client": None}
+
+    @property
+    def state_dir(self) -> Path | None:
+        """Where a run keeps what a rerun resumes from (see the module docstring):
+        ``<assignments>.parts/``; None without an assignments file (nothing is kept)."""
+        return None if self.assignments is None else Path(f"{self.assignments}.parts")
+
+    def run_key(self, *settings: str | bytes) -> str:
+        """A checksum of this catalogue (each part's file identity: path, size,
+        modification time and rows; the columns; the sample size) and the caller's
+        ``settings``: a saved fit is reused only under the same key."""
+        h = hashlib.sha256()
+        for item in (__version__, repr(self.columns), str(self.sample_rows), str(self.group),
+                     *(p.fingerprint() for p in self.parts), *settings):
+            h.update(item if isinstance(item, bytes) else item.encode())
+            h.update(b"\0")
+        return h.hexdigest()
+
+    def load_fit(self, key: str) -> object | None:
+        """The fit saved under ``key`` by an earlier, unfinished run (None if there is none,
+        it cannot be read, or it was saved under another key: the folder of such a run is
+        removed, so that nothing of it is mixed in)."""
+        state = self.state_dir
+        if state is None:
+            return None
+        try:
+            with open(state / FIT_FILE, "rb") as f:
+                saved = pickle.load(f)
+            if saved["key"] == key:
+                return saved["fit"]
+        except Exception:  # none, or unreadable (a damaged file only costs a refit)
+            pass
+        shutil.rmtree(state, ignore_errors=True)
+        return None
+
+    def save_fit(self, key: str, fit: object) -> None:
+        """Keep ``fit`` under ``key`` (atomically) for a rerun (:meth:`load_fit`). Pickled
+        with cloudpickle: the corrections' coverage rules are closures."""
+        import cloudpickle
+
+        if self.state_dir is not None:
+            with atomic_path(self.state_dir / FIT_FILE) as tmp:
+                tmp.write_bytes(cloudpickle.dumps({"key": key, "fit": fit}))
+
+    def part_file(self, i: int, kind: str = "parquet") -> Path:
+        """Part ``i``'s file in :attr:`state_dir`: its assignment rows (``"parquet"``) or
+        its sums (``"sums"``)."""
+        return self.state_dir / f"part-{i:06d}.{kind}"
+
+    def load_sums(self, i: int, key: str) -> object | None:
+        """Part ``i``'s sums kept by an earlier run under ``key`` with its assignment rows
+        written (None otherwise)."""
+        if self.state_dir is None:
+            return None
+        try:
+            with open(self.part_file(i, "sums"), "rb") as f:
+                saved = pickle.load(f)
+        except Exception:
+            return None
+        if saved["fingerprint"] != self.parts[i].fingerprint(key) or not (
+                self.part_file(i).exists() or self.parts[i].n_rows == 0):
+            return None
+        return saved["sums"]
+
+    def save_sums(self, i: int, key: str, sums: object) -> None:
+        """Keep part ``i``'s sums (after its assignment rows are written)."""
+        if self.state_dir is not None:
+            with atomic_path(self.part_file(i, "sums")) as tmp:
+                tmp.write_bytes(pickle.dumps({"fingerprint": self.parts[i].fingerprint(key),
+                                              "sums": sums}))
 
     @property
     def source(self) -> str:
