@@ -26,9 +26,14 @@ subprocess, so its peak RSS is its own. The table gives the rows, whether they w
 in memory, the method, the wall time and peak memory; and for each mode the memory per
 10⁶ science objects from its two largest sizes.
 
+``--kill-resume``: on the largest size, a local run is also SIGKILLed at a random moment
+of its science pass and run again, which must resume (its fit reused, the parts done not
+predicted again) and write exactly the uninterrupted run's nz.parquet and
+assignments.parquet; the rerun's time is given against the uninterrupted run's.
+
     .venv/bin/python benchmarks/nz_scale.py [--rows 100000,1000000,3000000,10000000]
         [--method auto] [--engines local] [--workers 2] [--dask-processes]
-        [--sample-rows N] [--output FILE]
+        [--sample-rows N] [--kill-resume] [--output FILE]
 
 Results: ``benchmarks/results/nz_scale.json``.
 """
@@ -121,14 +126,16 @@ def science_file(work: Path, rows: int) -> tuple[Path, int]:
 
 def measure(work: Path, train, sizes: list[int], sample_rows: str = "default",
             method: str = "auto", engines: tuple[str, ...] = ("local",), workers: int = 2,
-            dask_processes: bool = False) -> list[dict]:
+            dask_processes: bool = False, kill_resume: bool = False
+            ) -> tuple[list[dict], dict | None]:
     """Run `cosmoml nz` on each science size with each engine, each run in its own
-    subprocess (the engines one after the other on the same catalogue file)."""
+    subprocess (the engines one after the other on the same catalogue file); with
+    ``kill_resume`` also :func:`kill_and_resume` on the largest size (None otherwise)."""
     import numpy as np
     import pandas as pd
 
     train.to_parquet(work / "spec.parquet")
-    rows = []
+    rows, resume = [], None
     for n in sizes:
         sci, n_sci = science_file(work, n)
         first = None
@@ -153,8 +160,50 @@ def measure(work: Path, train, sizes: list[int], sample_rows: str = "default",
                   f"{'in memory' if in_memory else 'part by part'}, {engine}): "
                   f"{res['seconds']:6.0f} s, {res['peak_mib']:7,.0f} MiB, pass "
                   f"{res['pass_seconds'] or float('nan'):.1f} s", flush=True)
+        if kill_resume and n == sizes[-1]:
+            ref = next(r for r in rows if r["engine"] == "local" and r["science_rows"] == n_sci)
+            resume = kill_and_resume(work, sci, work / f"nz_{n}_local", ref, sample_rows,
+                                     method)
         sci.unlink()
-    return rows
+    return rows, resume
+
+
+def kill_and_resume(work: Path, sci: Path, ref: Path, ref_run: dict, sample_rows: str,
+                    method: str, seed: int = 0) -> dict:
+    """SIGKILL a local `cosmoml nz` run at a random moment of its science pass (between
+    10% and 90% of the uninterrupted run's ``pass_seconds`` after its fit is saved), run it
+    again, and compare its outputs with the uninterrupted run's in ``ref``."""
+    import signal
+    import subprocess
+
+    import numpy as np
+    import pyarrow.parquet as pq
+
+    out = work / "nz_killed"
+    state = out / "assignments.parquet.parts"
+    args = [str(work / "spec.parquet"), str(sci), str(out), sample_rows, method, "local",
+            "0:0"]
+    proc = subprocess.Popen([sys.executable, __file__, "--child", *args],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    while proc.poll() is None and not (state / "fit.pkl").exists():
+        time.sleep(0.05)
+    delay = float(np.random.default_rng(seed).uniform(0.1, 0.9) * ref_run["pass_seconds"])
+    time.sleep(delay)
+    killed = proc.poll() is None
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    parts_done = len(list(state.glob("*.sums")))
+    res = run_child(*args, script=__file__)
+    same = all(pq.read_table(out / name).equals(pq.read_table(ref / name))
+               for name in ("nz.parquet", "assignments.parquet"))
+    resumed = json.loads((out / "diagnostics.json").read_text()).get("resumed")
+    return {"killed_in_pass_after_s": delay, "killed_mid_run": killed,
+            "parts_done_at_kill": parts_done, "resumed": resumed,
+            "rerun_seconds": res["seconds"], "rerun_pass_seconds": res["pass_seconds"],
+            "uninterrupted_seconds": ref_run["seconds"],
+            "uninterrupted_pass_seconds": ref_run["pass_seconds"],
+            "rerun_vs_uninterrupted": res["seconds"] / ref_run["seconds"],
+            "outputs_identical": bool(same)}
 
 
 def _cuda_name() -> str | None:
@@ -186,6 +235,9 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2, help="Dask workers (default 2)")
     ap.add_argument("--dask-processes", action="store_true",
                     help="Dask workers as processes (their memory is not in peak MiB)")
+    ap.add_argument("--kill-resume", action="store_true",
+                    help="on the largest size, SIGKILL a local run in its science pass and "
+                         "resume it (needs the local engine)")
     ap.add_argument("--child", nargs=7, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
@@ -200,8 +252,9 @@ def main() -> None:
     pool = load_buzzard(100_000, seed=5)
     train = pool[pool["i"] < 24].iloc[:8_700].reset_index(drop=True)
     with tempfile.TemporaryDirectory(prefix="cosmoml_nz_scale_") as tmp:
-        rows = measure(Path(tmp), train, sizes, args.sample_rows, args.method,
-                       tuple(args.engines.split(",")), args.workers, args.dask_processes)
+        rows, resume = measure(Path(tmp), train, sizes, args.sample_rows, args.method,
+                               tuple(args.engines.split(",")), args.workers,
+                               args.dask_processes, args.kill_resume)
     local = [r for r in rows if r["engine"] == "local"]
     slopes = {mode: slope([r for r in local if r["in_memory"] == (mode == "in_memory")])
               for mode in ("in_memory", "part_by_part")}
@@ -224,12 +277,19 @@ def main() -> None:
         if s is not None:
             print(f"\n{mode.replace('_', ' ')} (local): peak memory grows by {s:,.0f} MiB per 10⁶ "
                   "science objects")
+    if resume is not None:
+        print(f"\nkilled {resume['killed_in_pass_after_s']:.1f} s into the science pass "
+              f"({resume['parts_done_at_kill']} parts done) and run again: resumed "
+              f"{resume['resumed']}, {resume['rerun_seconds']:.0f} s against "
+              f"{resume['uninterrupted_seconds']:.0f} s uninterrupted "
+              f"({resume['rerun_vs_uninterrupted']:.2f}x); outputs identical: "
+              f"{resume['outputs_identical']}")
     out = {"benchmark": "nz_scale", "cosmoml_version": __version__, "method": args.method,
            "engines": args.engines.split(","), "workers": args.workers,
            "dask_processes": args.dask_processes,
            "cuda": _cuda_name(),
            "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
-           "rows": rows, "mib_per_million": slopes,
+           "rows": rows, "mib_per_million": slopes, "kill_resume": resume,
            "date": pd.Timestamp.now(tz="UTC").isoformat()}
     write_results(args.output, out)
 

@@ -61,13 +61,13 @@ class ScienceFiles:
     per-object results are written to (atomically; None: not written);
     ``metadata``: key/value strings stored in that file.
 
-    ``engine``: who predicts the parts: ``"local"`` (this process, block after block) or
+    ``engine``: who predicts the parts: ``"local"`` (this process, part after part) or
     ``"dask"``, a ``dask.distributed`` cluster (at ``scheduler``, an address, or a
     ``LocalCluster`` of ``workers``, threads of this process unless ``dask_processes``;
     :func:`cosmoml.engine.dask.dask_map`): each worker predicts whole parts and writes
-    their assignment rows next to ``assignments`` (a directory the workers must see, i.e.
-    a shared filesystem on a cluster), and this process adds up their sums in part
-    order, so the result equals the local one's (up to the sums' rounding).
+    their assignment rows to :attr:`state_dir`, next to ``assignments`` (a directory the
+    workers must see, i.e. a shared filesystem on a cluster). Either way this process
+    adds up the parts' sums in part order, so both engines give the same result.
     """
 
     inputs: str | os.PathLike | Sequence[str | os.PathLike]
