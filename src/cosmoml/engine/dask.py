@@ -23,6 +23,7 @@ fresh pages from the kernel (2.4x slower per part measured on a 2-core machine).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 
@@ -119,8 +120,30 @@ def dask_map(
         on_workers = client.scatter(shared, broadcast=True)
         futures = {client.submit(fn, on_workers, item, *args, pure=False): i
                    for i, item in enumerate(items)}
+        finished = False
         try:
             for fut in as_completed(futures):
                 yield futures[fut], fut.result()
+            finished = True
         finally:
-            client.cancel(list(futures))  # (none left unless stopped early)
+            if not finished:  # stopped early (an error): cancel the rest, and let the tasks
+                # already running end first, so that what they write cannot race the
+                # caller's clean-up
+                client.cancel(list(futures))
+                _wait_running(client, {f.key for f in futures})
+
+
+def _wait_running(client, keys: set, timeout: float = 300.0) -> None:
+    """Wait (at most ``timeout`` seconds) until no worker is executing a task of ``keys``:
+    a cancelled task that has started runs to its end (a worker cannot stop a thread)."""
+    def running(dask_worker, keys=keys) -> int:
+        return sum(ts.key in keys for ts in dask_worker.state.executing)
+
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        try:
+            if not any(client.run(running).values()):
+                return
+        except Exception:  # the cluster is gone: nothing runs there any more
+            return
+        time.sleep(0.05)

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import pickle
 import shutil
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
@@ -271,9 +270,12 @@ def estimate_nz(
             raise ConfigError("z_true needs the science sample in memory (a DataFrame)")
         science_source = files.source
         # what a rerun after a killed run may reuse (fit.pkl): keyed by everything it
-        # depends on
-        key = files.run_key(pickle.dumps((columns, edges, flag_column, line_window,
-                                          survey_column, settings)),
+        # depends on (cloudpickle: estimator parameters may be any object; one that pickles
+        # differently in another process only costs a refit)
+        import cloudpickle
+
+        key = files.run_key(cloudpickle.dumps((columns, edges, flag_column, line_window,
+                                               survey_column, settings)),
                             pd.util.hash_pandas_object(train).to_numpy().tobytes())
         fit = files.load_fit(key)
         fit_reused = fit is not None
@@ -843,19 +845,36 @@ def _files_pass(job: _PassJob, meta: dict[str, str], key: str,
     """The science pass of a catalogue read part by part, part after part here
     (``engine="local"``) or on a Dask cluster (``"dask"``): each part's assignment rows
     and sums are kept in ``job.files.state_dir`` under ``key`` (those an earlier run with
-    the same key left are reused, not recomputed), the sums are added in part order (so
-    the result depends neither on timing nor on what was resumed), the assignment files
-    joined in it into ``job.files.assignments``, and the folder removed. An error in the
-    input removes it too; any other stop (a killed run) leaves it for a rerun."""
+    the same key left are reused, not recomputed), the sums are added in part order, the
+    assignment files joined in it into ``job.files.assignments``, and the folder removed.
+    An error in the input removes it too; any other stop (a killed run) leaves it for a
+    rerun."""
     files = job.files
     state = files.state_dir
     total = _SciencePass(_models_grid(job.models), job.edges.size - 1, keep_objects=False,
                          n_cells=job.n_cells)
-    waiting = {i: sp for i in range(len(files.parts))
-               if (sp := files.load_sums(i, key)) is not None}
-    pending = [(i, start) for i, start in enumerate(files.part_starts) if i not in waiting]
-    done = sum(files.parts[i].n_rows for i in waiting)  # rows predicted, resumed ones too
-    total.resumed_parts = len(waiting)
+    # the parts an earlier run finished (their sums read again when their turn comes, not
+    # all held: a resumed run of 10^4 parts would hold a few hundred MB of them)
+    resumed = {i for i in range(len(files.parts)) if files.load_sums(i, key) is not None}
+    pending = [(i, start) for i, start in enumerate(files.part_starts) if i not in resumed]
+    done = sum(files.parts[i].n_rows for i in resumed)  # rows predicted, resumed ones too
+    total.resumed_parts = len(resumed)
+    waiting: dict[int, _SciencePass] = {}  # new parts' sums not yet added (out of order)
+
+    def add_ready(nxt: int) -> int:
+        """Add the sums of parts ``nxt, nxt + 1, ...`` while they are at hand, in part
+        order (so the result depends neither on timing nor on what was resumed); returns
+        the first part not yet added."""
+        while nxt in waiting or nxt in resumed:
+            sp = waiting.pop(nxt) if nxt in waiting else files.load_sums(nxt, key)
+            if sp is None:  # (removed or damaged since this run started)
+                raise RuntimeError(f"{files.part_file(nxt, 'sums')}: the kept sums of part "
+                                   f"{nxt} can no longer be read; run again")
+            total.merge(sp)
+            nxt += 1
+        return nxt
+
+    results: Iterator[tuple[int, _SciencePass]] = iter(())
     try:
         if state is not None:
             state.mkdir(parents=True, exist_ok=True)
@@ -874,12 +893,9 @@ def _files_pass(job: _PassJob, meta: dict[str, str], key: str,
             done += files.parts[i].n_rows
             if progress is not None and files.engine != "local":  # (local: per block)
                 progress(done)
-            while nxt in waiting:  # in part order: the result does not depend on timing
-                total.merge(waiting.pop(nxt))
-                nxt += 1
-        while nxt in waiting:  # the resumed parts after the last new one
-            total.merge(waiting.pop(nxt))
-            nxt += 1
+            nxt = add_ready(nxt)
+        if add_ready(nxt) != len(files.parts):
+            raise RuntimeError("a part's sums went missing during the run")
         if progress is not None and not pending:
             progress(done)
         with assignment_writer(files.assignments, meta) as out:
@@ -888,6 +904,7 @@ def _files_pass(job: _PassJob, meta: dict[str, str], key: str,
                 if path.exists():  # (an empty part writes none); as Arrow: 1.7x faster
                     out(pq.read_table(path))
     except CosmomlError:  # bad input: what was kept cannot be reused
+        getattr(results, "close", lambda: None)()  # (Dask: the parts running end first)
         if state is not None:
             shutil.rmtree(state, ignore_errors=True)
         raise
