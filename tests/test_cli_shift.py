@@ -31,10 +31,15 @@ def pair(tmp_path_factory):
 def test_nz_writes_bins_assignments_and_summary(pair):
     d, _, sci = pair
     out = d / "nz_out"
+    stale = out / "assignments.parquet.parts"  # a stopped part-by-part run's, not resumed
+    stale.mkdir(parents=True)
+    (stale / "fit.pkl").write_bytes(b"x")
     r = run("nz", d / "spec.parquet", d / "science.parquet", "--output", out, "--method",
             "lima", "--estimator", "knn", "--edges", "0.2,0.5,0.9,1.3", "--n-boot", "10",
             "--seed", "3", "-q")
     assert r.returncode == 0, r.stderr
+    assert sorted(p.name for p in out.iterdir()) == [
+        "assignments.parquet", "diagnostics.json", "nz.parquet", "summary.html"]
     nz = pd.read_parquet(out / "nz.parquet")
     assert list(nz.columns[:7]) == ["bin", "z_lo", "z_hi", "mean_z", "mean_z_err",
                                     "covered_fraction", "n_objects"]

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -167,6 +168,8 @@ def nz(
     with atomic_path(out / "diagnostics.json") as tmp:
         tmp.write_text(json.dumps(doc, indent=1, default=float))
     _summary_html(out / "summary.html", res, meta)
+    if sci is not files and files.state_dir is not None:  # (held in memory: nothing to
+        shutil.rmtree(files.state_dir, ignore_errors=True)  # resume; a stopped run's)
     return res
 
 
