@@ -303,8 +303,9 @@ def test_a_killed_run_resumes_where_it_stopped(shifted_samples, sci_file, tmp_pa
 def test_a_run_with_other_inputs_or_settings_is_not_resumed(shifted_samples, sci_file,
                                                             tmp_path, monkeypatch):
     """What a stopped run kept is reused only by the same call: another setting, another
-    training set, a science file that changed since or a damaged fit file each start
-    afresh (the fit redone, every part predicted), with the result of a fresh run."""
+    training set, a science file that changed since, a damaged fit file or one that others
+    could have changed each start afresh (the fit redone, every part predicted), with the
+    result of a fresh run. The kept files are this user's alone (mode 0600)."""
     train, _ = shifted_samples
     path, _ = sci_file
     sci = tmp_path / "science.parquet"
@@ -318,7 +319,7 @@ def test_a_run_with_other_inputs_or_settings_is_not_resumed(shifted_samples, sci
     ref = estimate_nz(train, files(), COLS, **kw)
     calibrate, save = pipeline._calibrate, ScienceFiles.save_sums
     fits, predicted = [], []
-    for change in ("setting", "train", "science", "damaged"):
+    for change in ("setting", "train", "science", "damaged", "writable by others"):
         _kill_at_part(monkeypatch, 3)
         with pytest.raises(_Killed):
             estimate_nz(train, files(), COLS, **kw)
@@ -337,11 +338,15 @@ def test_a_run_with_other_inputs_or_settings_is_not_resumed(shifted_samples, sci
             t = train.iloc[:-1]
         elif change == "science":  # the same rows, written again
             sci.write_bytes(path.read_bytes())
-        else:
+        elif change == "damaged":
             (out.parent / "a.parquet.parts" / "fit.pkl").write_bytes(b"not a pickle")
+        else:  # a pickle runs code when loaded: one that others could change is not read
+            (out.parent / "a.parquet.parts" / "fit.pkl").chmod(0o666)
+        kept = out.parent / "a.parquet.parts"
+        assert {p.stat().st_mode & 0o777 for p in kept.glob("*.sums")} == {0o600}
         res = estimate_nz(t, files(), COLS, **args)
         assert fits == [1] and predicted == list(range(8)), change
-        if change in ("science", "damaged"):
+        if change not in ("setting", "train"):
             pd.testing.assert_frame_equal(res.table, ref.table, check_exact=True)
         monkeypatch.undo()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.parquet", "science.parquet"]

@@ -16,7 +16,8 @@ the fitted correction and models (``fit.pkl``, keyed by a checksum of the traini
 the catalogue's files and every setting) and, per part, its assignment rows and its sums.
 Rerunning the same call after a run was killed reuses them: no second fit and no part
 predicted twice, so the result is that of an uninterrupted run. The folder is removed when
-the run completes, or when it stops on bad input.
+the run completes, or when it stops on bad input. (Its files are pickles: they are read
+only if this user wrote them and nobody else can change them.)
 """
 
 from __future__ import annotations
@@ -150,13 +151,9 @@ class ScienceFiles:
         state = self.state_dir
         if state is None:
             return None
-        try:
-            with open(state / FIT_FILE, "rb") as f:
-                saved = pickle.load(f)
-            if saved["key"] == key:
-                return saved["fit"]
-        except Exception:  # none, or unreadable (a damaged file only costs a refit)
-            pass
+        saved = _load_kept(state / FIT_FILE)
+        if saved is not None and saved.get("key") == key:
+            return saved["fit"]
         shutil.rmtree(state, ignore_errors=True)
         return None
 
@@ -166,8 +163,7 @@ class ScienceFiles:
         import cloudpickle
 
         if self.state_dir is not None:
-            with atomic_path(self.state_dir / FIT_FILE) as tmp:
-                tmp.write_bytes(cloudpickle.dumps({"key": key, "fit": fit}))
+            _keep(self.state_dir / FIT_FILE, cloudpickle.dumps({"key": key, "fit": fit}))
 
     def part_file(self, i: int, kind: str = "parquet") -> Path:
         """Part ``i``'s file in :attr:`state_dir`: its assignment rows (``"parquet"``) or
@@ -179,12 +175,8 @@ class ScienceFiles:
         written (None otherwise)."""
         if self.state_dir is None:
             return None
-        try:
-            with open(self.part_file(i, "sums"), "rb") as f:
-                saved = pickle.load(f)
-        except Exception:
-            return None
-        if saved["fingerprint"] != self.parts[i].fingerprint(key) or not (
+        saved = _load_kept(self.part_file(i, "sums"))
+        if saved is None or saved.get("fingerprint") != self.parts[i].fingerprint(key) or not (
                 self.part_file(i).exists() or self.parts[i].n_rows == 0):
             return None
         return saved["sums"]
@@ -192,9 +184,8 @@ class ScienceFiles:
     def save_sums(self, i: int, key: str, sums: object) -> None:
         """Keep part ``i``'s sums (after its assignment rows are written)."""
         if self.state_dir is not None:
-            with atomic_path(self.part_file(i, "sums")) as tmp:
-                tmp.write_bytes(pickle.dumps({"fingerprint": self.parts[i].fingerprint(key),
-                                              "sums": sums}))
+            _keep(self.part_file(i, "sums"), pickle.dumps(
+                {"fingerprint": self.parts[i].fingerprint(key), "sums": sums}))
 
     @property
     def source(self) -> str:
@@ -248,6 +239,31 @@ class ScienceFiles:
             got = dict(self._map(_sample_part, self, items))
             out = [got[i] for i in range(len(items)) if len(got[i])]
         return pd.concat(out, ignore_index=True), rows
+
+
+def _keep(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically, readable and writable by this user only
+    (what :func:`_load_kept` will trust, whatever the umask)."""
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+    os.chmod(path, 0o600)
+
+
+def _load_kept(path: Path) -> dict | None:
+    """What a run kept in ``path`` (a pickled dict), or None: no file, unreadable (a
+    damaged file only costs recomputing it), or not to be trusted. A pickle can run code
+    when loaded, so only a file this user wrote and nobody else can change is read: owned
+    by this user, not writable by group or others (as this run writes them; elsewhere
+    than POSIX, not checked)."""
+    try:
+        st = path.stat()
+        if hasattr(os, "getuid") and (st.st_uid != os.getuid() or st.st_mode & 0o022):
+            return None
+        with open(path, "rb") as f:
+            saved = pickle.load(f)
+        return saved if isinstance(saved, dict) else None
+    except Exception:
+        return None
 
 
 def _checked_rows(blocks: Iterable[tuple[int, str, pd.DataFrame]], rows: np.ndarray,
