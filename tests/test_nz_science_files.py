@@ -352,6 +352,18 @@ def test_a_run_with_other_inputs_or_settings_is_not_resumed(shifted_samples, sci
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.parquet", "science.parquet"]
 
 
+def test_the_training_checksum_sees_every_value():
+    """A run's key sums up the training table: equal tables give the same checksum, a
+    changed value another, also in a column of arrays (which pandas cannot hash)."""
+    df = pd.DataFrame({"z": [0.1, 0.2], "pdf": [np.arange(3.0), np.arange(3.0)]})
+    same = pipeline._frame_checksum(df.copy())
+    assert pipeline._frame_checksum(df) == same
+    df.loc[1, "pdf"][2] = 7.0
+    assert pipeline._frame_checksum(df) != same
+    plain = df[["z"]]
+    assert pipeline._frame_checksum(plain) != pipeline._frame_checksum(plain.assign(z=[0.1, 0.3]))
+
+
 def _bad_catalogue(sci: pd.DataFrame, tmp_path) -> Path:
     """``sci`` as parquet (row groups of 400) with a magnitude that is not a number in
     row 2345 of column g."""

@@ -276,7 +276,7 @@ def estimate_nz(
 
         key = files.run_key(cloudpickle.dumps((columns, edges, flag_column, line_window,
                                                survey_column, settings)),
-                            pd.util.hash_pandas_object(train).to_numpy().tobytes())
+                            _frame_checksum(train))
         fit = files.load_fit(key)
         fit_reused = fit is not None
         if fit is None:
@@ -412,6 +412,17 @@ def estimate_nz(
         resumed = {"fit": fit_reused, "parts": sp.resumed_parts, "of": len(files.parts)}
     return NZResult(name, table, nz, grid, assignments, diag, corr, mean_all, sp.used,
                     resumed)
+
+
+def _frame_checksum(df: pd.DataFrame) -> bytes:
+    """The content of ``df`` as bytes to hash: pandas' row hashes, or, where a column holds
+    unhashable values (arrays, lists), the pickled table."""
+    try:
+        return pd.util.hash_pandas_object(df).to_numpy().tobytes()
+    except TypeError:
+        import cloudpickle
+
+        return cloudpickle.dumps(df)
 
 
 @dataclass
