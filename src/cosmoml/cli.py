@@ -426,7 +426,8 @@ def nz_cmd(
 ) -> None:
     """Tomographic n(z) of a science sample, corrected for an unrepresentative training set:
     writes nz.parquet, assignments.parquet, diagnostics.json and summary.html. SCIENCE may
-    be a file, a directory of files or a glob pattern, of any size."""
+    be a file, a directory of files or a glob pattern, of any size; a run over one read
+    part by part that was stopped resumes when the same command is run again."""
     from cosmoml.workflows_shift import nz as run
 
     cols = _column_opts(bands, mag_pattern, err_pattern, z_column, id_column, group)
