@@ -168,8 +168,8 @@ def nz(
     with atomic_path(out / "diagnostics.json") as tmp:
         tmp.write_text(json.dumps(doc, indent=1, default=float))
     _summary_html(out / "summary.html", res, meta)
-    if sci is not files and files.state_dir is not None:  # (held in memory: nothing to
-        shutil.rmtree(files.state_dir, ignore_errors=True)  # resume; a stopped run's)
+    if sci is not files:  # held in memory, nothing to resume: a stopped run's folder goes
+        shutil.rmtree(files.state_dir, ignore_errors=True)
     return res
 
 

@@ -309,7 +309,7 @@ def estimate_nz(
                        seed if nz_from == "ppi" else None, fit.n_folds, edges, fit.restrict,
                        fit.n_cells)
         meta = {**files.metadata, "method": name, "grid": grid_json(pdfs_train.grid)}
-        sp = _files_pass(job, meta, key, None if progress is None
+        sp = _files_pass(job, meta, None if progress is None
                          else (lambda k: progress(k, files.n_rows)))
     if label_model == "lines":
         flags = None if flag_column is None else train[flag_column].to_numpy()
@@ -788,7 +788,7 @@ def _file_blocks(blocks: Iterable[tuple[int, str, pd.DataFrame]], columns: Colum
                  n_folds: int
                  ) -> Iterator[tuple[pd.DataFrame, np.ndarray, np.ndarray, np.ndarray | None]]:
     """``(rows, covered, route, cells)`` of each block ``(first row, file, rows)`` of a
-    catalogue read part by part (:meth:`ScienceFiles.blocks`): coverage by the correction's
+    catalogue read part by part (:meth:`ScienceFiles.part_blocks`): coverage by the correction's
     rule, the model by :func:`_fold_routes` (``route_seed``; None: one model) or, for
     ``stratlearn``, the propensity stratum (−1: no photometry), the SOM cells for ``som``
     (−1: no photometry; else None)."""
@@ -826,37 +826,31 @@ class _PassJob:
     restrict: bool
     n_cells: int
 
-    def run(self, blocks: Iterable[tuple[int, str, pd.DataFrame]],
-            write: Callable[[pd.DataFrame], None] | None = None,
-            progress: Callable[[int], None] | None = None) -> _SciencePass:
-        """:func:`_science_pass` of ``blocks`` (sums only)."""
-        files = self.files
-        return _science_pass(
-            _file_blocks(blocks, files.columns, self.feats, self.corr, self.route_seed,
-                         self.n_folds),
-            self.models, self.edges, self.restrict, files.source, keep_objects=False,
-            write=write, id_column=files.columns.id_column, n_cells=self.n_cells,
-            progress=progress)
-
 
 def _pass_part(job: _PassJob, item: tuple[int, int],
                progress: Callable[[int], None] | None = None) -> _SciencePass:
-    """A worker's task: part ``item = (index, first catalogue row)`` of ``job.files``,
-    its assignment rows to :meth:`ScienceFiles.part_file` (atomically; not written without
-    an assignments file); ``progress``: its rows done after each block."""
+    """A worker's task: :func:`_science_pass` of part ``item = (index, first catalogue
+    row)`` of ``job.files`` (sums only), its assignment rows to
+    :meth:`ScienceFiles.part_file` (atomically; not written without an assignments file);
+    ``progress``: its rows done after each block."""
     i, start = item
     files = job.files
+    blocks = _file_blocks(files.part_blocks(files.parts[i], start), files.columns, job.feats,
+                          job.corr, job.route_seed, job.n_folds)
     out = None if files.state_dir is None else files.part_file(i)
     with assignment_writer(out, {}) as write:
-        return job.run(files.part_blocks(files.parts[i], start), write, progress)
+        return _science_pass(blocks, job.models, job.edges, job.restrict, files.source,
+                             keep_objects=False, write=write,
+                             id_column=files.columns.id_column, n_cells=job.n_cells,
+                             progress=progress)
 
 
-def _files_pass(job: _PassJob, meta: dict[str, str], key: str,
+def _files_pass(job: _PassJob, meta: dict[str, str],
                 progress: Callable[[int], None] | None) -> _SciencePass:
     """The science pass of a catalogue read part by part, part after part here
     (``engine="local"``) or on a Dask cluster (``"dask"``): each part's assignment rows
-    and sums are kept in ``job.files.state_dir`` under ``key`` (those an earlier run with
-    the same key left are reused, not recomputed), the sums are added in part order, the
+    and sums are kept in ``job.files.state_dir`` (those an earlier run of the same fit
+    left there are reused, not recomputed), the sums are added in part order, the
     assignment files joined in it into ``job.files.assignments``, and the folder removed.
     An error in the input removes it too; any other stop (a killed run) leaves it for a
     rerun."""
@@ -866,7 +860,7 @@ def _files_pass(job: _PassJob, meta: dict[str, str], key: str,
                          n_cells=job.n_cells)
     # the parts an earlier run finished (their sums read again when their turn comes, not
     # all held: a resumed run of 10^4 parts would hold a few hundred MB of them)
-    resumed = {i for i in range(len(files.parts)) if files.load_sums(i, key) is not None}
+    resumed = {i for i in range(len(files.parts)) if files.load_sums(i) is not None}
     pending = [(i, start) for i, start in enumerate(files.part_starts) if i not in resumed]
     done = sum(files.parts[i].n_rows for i in resumed)  # rows predicted, resumed ones too
     total.resumed_parts = len(resumed)
@@ -877,7 +871,7 @@ def _files_pass(job: _PassJob, meta: dict[str, str], key: str,
         order (so the result depends neither on timing nor on what was resumed); returns
         the first part not yet added."""
         while nxt in waiting or nxt in resumed:
-            sp = waiting.pop(nxt) if nxt in waiting else files.load_sums(nxt, key)
+            sp = waiting.pop(nxt) if nxt in waiting else files.load_sums(nxt)
             if sp is None:  # (removed or damaged since this run started)
                 raise RuntimeError(f"{files.part_file(nxt, 'sums')}: the kept sums of part "
                                    f"{nxt} can no longer be read; run again")
@@ -899,7 +893,7 @@ def _files_pass(job: _PassJob, meta: dict[str, str], key: str,
             results = ((pending[j][0], sp) for j, sp in files._map(_pass_part, job, pending))
         nxt = 0
         for i, sp in results:
-            files.save_sums(i, key, sp)
+            files.save_sums(i, sp)
             waiting[i] = sp
             done += files.parts[i].n_rows
             if progress is not None and files.engine != "local":  # (local: per block)

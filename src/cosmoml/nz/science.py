@@ -170,22 +170,21 @@ class ScienceFiles:
         its sums (``"sums"``)."""
         return self.state_dir / f"part-{i:06d}.{kind}"
 
-    def load_sums(self, i: int, key: str) -> object | None:
-        """Part ``i``'s sums kept by an earlier run under ``key`` with its assignment rows
-        written (None otherwise)."""
+    def load_sums(self, i: int) -> object | None:
+        """Part ``i``'s sums kept by an earlier run with its assignment rows written (None
+        otherwise). They belong to this run's fit: :meth:`load_fit` removed any folder kept
+        under another key before the science pass began."""
         if self.state_dir is None:
             return None
         saved = _load_kept(self.part_file(i, "sums"))
-        if saved is None or saved.get("fingerprint") != self.parts[i].fingerprint(key) or not (
-                self.part_file(i).exists() or self.parts[i].n_rows == 0):
+        if saved is None or not (self.part_file(i).exists() or self.parts[i].n_rows == 0):
             return None
         return saved["sums"]
 
-    def save_sums(self, i: int, key: str, sums: object) -> None:
+    def save_sums(self, i: int, sums: object) -> None:
         """Keep part ``i``'s sums (after its assignment rows are written)."""
         if self.state_dir is not None:
-            _keep(self.part_file(i, "sums"), pickle.dumps(
-                {"fingerprint": self.parts[i].fingerprint(key), "sums": sums}))
+            _keep(self.part_file(i, "sums"), pickle.dumps({"sums": sums}))
 
     @property
     def source(self) -> str:
@@ -232,10 +231,9 @@ class ScienceFiles:
         if self.engine == "local":
             out = [_checked_rows(self.blocks(), rows, self.columns)]
         else:
-            ends = np.cumsum([p.n_rows for p in self.parts])
-            cuts = np.searchsorted(rows, np.concatenate([[0], ends]))
-            items = [(i, start, rows[cuts[i]:cuts[i + 1]])
-                     for i, start in enumerate(self.part_starts)]
+            starts = self.part_starts
+            cuts = np.searchsorted(rows, [*starts, self.n_rows])  # each part's sampled rows
+            items = [(i, start, rows[cuts[i]:cuts[i + 1]]) for i, start in enumerate(starts)]
             got = dict(self._map(_sample_part, self, items))
             out = [got[i] for i in range(len(items)) if len(got[i])]
         return pd.concat(out, ignore_index=True), rows
