@@ -271,6 +271,43 @@ def test_bad_training_labels_are_named_and_nothing_written(pair, tmp_path):
     assert len(pd.read_parquet(w)) == len(spec)
 
 
+def test_too_few_usable_objects_are_named_and_nothing_written(pair, tmp_path):
+    """A science file with (almost) no detections, or a handful of labels, stops with the
+    file named, not a traceback from inside the diagnostics or the fold models."""
+    d, _, sci = pair
+    from cosmoml.nz.pipeline import MIN_SCIENCE, MIN_TRAIN
+
+    mags = [c for c in ("u", "g", "r", "i", "z", "y") if c in sci.columns]
+    dark = sci.drop(columns="redshift").copy()
+    dark.loc[MIN_SCIENCE - 1:, mags] = 99.0  # only MIN_SCIENCE - 1 rows keep a detection
+    dark.to_parquet(tmp_path / "dark.parquet")
+    out, w = tmp_path / "o", tmp_path / "w.parquet"
+    msg = (f"dark.parquet: only {MIN_SCIENCE - 1} of its {len(dark):,} rows have a detection "
+           "in any band")
+    for cmd in (["nz", "--output", out, "-q"], ["shift", "diagnose"],
+                ["shift", "weights", "--method", "lima", "--output", w]):
+        r = run(*cmd[:1 + (cmd[0] == "shift")], d / "spec.parquet", tmp_path / "dark.parquet",
+                *cmd[1 + (cmd[0] == "shift"):])
+        assert r.returncode == 2 and msg in r.stderr, (cmd, r.stderr)
+        assert "Traceback" not in r.stderr
+    assert not out.exists() and not w.exists()
+    # one more detection and the same file runs
+    dark.loc[MIN_SCIENCE - 1, mags] = sci.loc[MIN_SCIENCE - 1, mags]
+    dark.to_parquet(tmp_path / "dark.parquet")
+    r = run("shift", "diagnose", d / "spec.parquet", tmp_path / "dark.parquet")
+    assert r.returncode == 0, r.stderr
+    pd.read_parquet(d / "spec.parquet").iloc[:MIN_TRAIN - 1].to_parquet(tmp_path / "few.parquet")
+    r = run("nz", tmp_path / "few.parquet", d / "science.parquet", "--output", out, "-q")
+    assert r.returncode == 2, r.stderr
+    assert f"few.parquet: {MIN_TRAIN - 1} training objects; an n(z) needs at least " \
+        f"{MIN_TRAIN}" in r.stderr
+    assert not out.exists()
+    r = run("nz", d / "spec.parquet", d / "science.parquet", "--output", out,
+            "--edges", "0.2,nan,0.9")
+    assert r.returncode == 2 and "need at least two finite, increasing" in r.stderr, r.stderr
+    assert not out.exists()
+
+
 def test_demo_experiment_is_a_valid_quick_config():
     from cosmoml.experiment import DEMO_EXPERIMENT
 

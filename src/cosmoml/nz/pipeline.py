@@ -41,7 +41,7 @@ import pyarrow.parquet as pq
 
 from cosmoml.catalog.columns import ColumnMap
 from cosmoml.catalog.features import PhotometryFeatures
-from cosmoml.errors import ConfigError, CosmomlError
+from cosmoml.errors import CatalogError, ConfigError, CosmomlError
 from cosmoml.model import PhotoZModel, _photometry, grid_json, redshift_labels
 from cosmoml.nz.methods import (
     binned_mean_std,
@@ -69,6 +69,12 @@ NZ_METHODS = ("auto", "none", "lima", "classifier", "stratlearn", "som", "succes
 #: How a bin's n(z) is formed (besides SOM): stacked PDFs, weighted spec-z histogram, or the
 #: histogram of the science objects' point estimates (the naive baseline).
 NZ_FROM = ("stack", "dir", "point", "ppi")
+#: fewest science objects with a detection the shift diagnostics can compare (their
+#: classifier test is 3-fold cross-validated, their kNN scale needs neighbours)
+MIN_SCIENCE = 20
+#: fewest training objects ``estimate_nz`` trains on: its 3 out-of-fold models see about
+#: two thirds each, and an estimator needs 20
+MIN_TRAIN = 60
 
 
 def choose_method(diag: ShiftDiagnostics) -> tuple[str, bool, str, str]:
@@ -96,7 +102,18 @@ def shift_features(train: pd.DataFrame, science: pd.DataFrame, columns: ColumnMa
     """
     feats, X_t = _fit_shift_features(train, columns, sources[0])
     X_s, valid_s = _shift_transform(feats, science, science_columns or columns, sources[1])
+    _check_science_rows(valid_s, sources[1])
     return X_t, X_s, valid_s, feats.feature_names
+
+
+def _check_science_rows(valid: np.ndarray, source: str, sampled: bool = False) -> None:
+    """Raise if fewer than :data:`MIN_SCIENCE` science rows have a detection in any band."""
+    n = int(valid.sum())
+    if n < MIN_SCIENCE:
+        of = f"of the {valid.size:,} rows sampled" if sampled else f"of its {valid.size:,} rows"
+        raise CatalogError(f"{source}: only {n} {of} have a detection in any band (a "
+                           "magnitude that is finite, positive and not a 99/-99 sentinel); "
+                           f"comparing it with the training set needs at least {MIN_SCIENCE}")
 
 
 def _fit_shift_features(train: pd.DataFrame, columns: ColumnMap, source: str
@@ -459,9 +476,13 @@ def _calibrate(train: pd.DataFrame, sci: pd.DataFrame, sci_cols: ColumnMap,
                files: ScienceFiles | None = None) -> _Fit:
     """:func:`estimate_nz` up to the science pass (its arguments; ``sci``: the science
     sample, or the random sample of ``files``)."""
+    if len(train) < MIN_TRAIN:
+        raise CatalogError(f"{train_source}: {len(train)} training objects; an n(z) needs at "
+                           f"least {MIN_TRAIN} (it trains 3 out-of-fold photo-z models)")
     feats, X_t = _fit_shift_features(train, columns, train_source)
     names = feats.feature_names
     X_s_all, valid_s = _shift_transform(feats, sci, sci_cols, science_source)
+    _check_science_rows(valid_s, science_source, sampled=files is not None)
     X_s = X_s_all[valid_s]
     diag = diagnostics or diagnose(X_t, X_s, names, random_state=seed)
     if method == "auto":

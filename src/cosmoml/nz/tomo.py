@@ -23,8 +23,10 @@ DES_Y1_EDGES = (0.20, 0.43, 0.63, 0.90, 1.30)
 def assign_bins(z_point: np.ndarray, edges: Sequence[float] = DES_Y1_EDGES) -> np.ndarray:
     """Bin index of each object (0-based), −1 outside all bins or without an estimate."""
     edges = np.asarray(edges, dtype=float)
-    if edges.ndim != 1 or edges.size < 2 or np.any(np.diff(edges) <= 0):
-        raise ConfigError(f"tomographic edges must be increasing, got {edges.tolist()}")
+    if edges.ndim != 1 or edges.size < 2 or not np.all(np.isfinite(edges)) \
+            or np.any(np.diff(edges) <= 0):
+        raise ConfigError("tomographic edges: need at least two finite, increasing values "
+                          f"(bin b spans edges[b] to edges[b+1]), got {edges.tolist()}")
     z_point = np.asarray(z_point, dtype=float)
     b = np.searchsorted(edges, z_point, side="right") - 1
     b[(b < 0) | (b >= edges.size - 1) | ~np.isfinite(z_point)] = -1
