@@ -188,3 +188,24 @@ def test_nan_policy_with_lightgbm_predicts_rows_with_missing_bands():
     e = (out["z_median"] - test["redshift"]) / (1 + test["redshift"])
     assert np.percentile(np.abs(e[:200]), 68) < 0.05  # still informative without u
     assert model.features_.nondetected_fraction_[0] == pytest.approx(holes.mean())
+
+
+def test_training_without_enough_detections_names_the_file_and_columns():
+    """A band never detected, or too few usable rows, is a catalogue error naming the file
+    (not the features' or estimator's internal message)."""
+    train = synthetic_catalog(300, seed=11)
+    cols = resolve_columns(train.columns, need_z=True)
+    dark = train.copy()
+    dark["mag_u_lsst"] = 99.0
+    with pytest.raises(CatalogError, match=r"spec.fits: column\(s\) \['mag_u_lsst'\] have no "
+                                           "detection.*'limit' non-detection policy"):
+        PhotoZModel("knn").fit(dark, cols, source="spec.fits")
+    # the 'drop' policy keeps only fully detected rows: 19 of them are too few, 20 are enough
+    holes = train.copy()
+    holes.loc[19:, "mag_g_lsst"] = -99.0
+    with pytest.raises(CatalogError, match="spec.fits: 19 of its 300 rows can be trained on "
+                                           r"\(a detection under the 'drop'"):
+        PhotoZModel("knn", policy="drop").fit(holes, cols, source="spec.fits")
+    holes.loc[19, "mag_g_lsst"] = train.loc[19, "mag_g_lsst"]
+    model = PhotoZModel("knn", policy="drop").fit(holes, cols, source="spec.fits")
+    assert model.training_["n_used"] == 20

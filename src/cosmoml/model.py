@@ -31,10 +31,11 @@ import pandas as pd
 
 from cosmoml import __version__
 from cosmoml.catalog.columns import ColumnMap
-from cosmoml.catalog.features import PhotometryFeatures
+from cosmoml.catalog.features import PhotometryFeatures, nondetected
 from cosmoml.catalog.io import atomic_path
 from cosmoml.errors import CatalogError, ConfigError, ModelFileError
 from cosmoml.estimators import DEFAULT_ESTIMATOR, make_estimator
+from cosmoml.estimators.base import MIN_OBJECTS
 from cosmoml.pdf import PDFs
 from cosmoml.registry import SPECS
 
@@ -113,10 +114,24 @@ class PhotoZModel:
             if self.estimator == "knn":
                 params["errors"] = False
         self.columns_ = columns
+        dark = nondetected(mags).all(axis=0)
+        if self.policy == "limit" and dark.any():
+            empty = [c for c, d in zip(columns.mag_columns, dark, strict=True) if d]
+            raise CatalogError(
+                f"{source}: column(s) {empty} have no detection (every value NaN, not "
+                "positive or a 99/-99 sentinel): the 'limit' non-detection policy has no "
+                "limit to learn; drop the band(s) (--bands) or choose another --policy"
+            )
         self.features_ = PhotometryFeatures(columns.bands, policy=self.policy, **feat_opts).fit(
             mags, errs
         )
         X, valid = self.features_.transform(mags, errs)
+        if valid.sum() < MIN_OBJECTS:
+            raise CatalogError(
+                f"{source}: {int(valid.sum())} of its {len(df):,} rows can be trained on (a "
+                f"detection under the {self.policy!r} non-detection policy); need at least "
+                f"{MIN_OBJECTS}"
+            )
         z = redshift_labels(df, columns.z_column, source)
         w = None
         if columns.weight_column:

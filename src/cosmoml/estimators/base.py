@@ -28,6 +28,8 @@ from cosmoml.errors import ConfigError
 from cosmoml.pdf import PDFs, _trapz_weights, make_grid, normalise
 
 #: Temperatures tried by the PIT calibration.
+#: fewest training objects an estimator is fitted on
+MIN_OBJECTS = 20
 TEMPERATURES = np.exp(np.linspace(np.log(0.1), np.log(10.0), 81))
 
 
@@ -56,8 +58,8 @@ class PhotoZEstimator(RegressorMixin, BaseEstimator):
             raise ConfigError(f"X has {X.shape[0]} rows but z has {z.shape[0]}")
         if not np.all(np.isfinite(z)):
             raise ConfigError("training redshifts contain NaN or inf")
-        if X.shape[0] < 20:
-            raise ConfigError(f"need at least 20 training objects, got {X.shape[0]}")
+        if X.shape[0] < MIN_OBJECTS:
+            raise ConfigError(f"need at least {MIN_OBJECTS} training objects, got {X.shape[0]}")
         w = _check_sample_weight(sample_weight, X, dtype=float, ensure_non_negative=True)
         if w.sum() <= 0:
             raise ConfigError("sample_weight sums to zero")
