@@ -388,6 +388,20 @@ def test_cli_mock_clustering_and_combine(tmp_path):
             tmp_path / "y.csv")
     assert r.returncode == 2 and "rad.parquet: column 'dec'" in r.stderr
     assert not (tmp_path / "y.csv").exists()
+    ref.assign(z=ref["z"].where(ref.index != 3)).to_parquet(tmp_path / "nanz.parquet")
+    r = run("calibrate", "clustering", tmp_path / "m" / "unknown.parquet",
+            tmp_path / "nanz.parquet", tmp_path / "m" / "randoms.parquet", "-o",
+            tmp_path / "y.csv")
+    assert r.returncode == 2 and "nanz.parquet: column 'z' row 3: not a finite number (nan)" \
+        in r.stderr, r.stderr
+    u.assign(bin=u["bin"].astype(float).where(u.index != 5, 1.5)).to_parquet(
+        tmp_path / "frac.parquet")
+    r = run("calibrate", "clustering", tmp_path / "frac.parquet",
+            tmp_path / "m" / "reference.parquet", tmp_path / "m" / "randoms.parquet", "-o",
+            tmp_path / "y.csv")
+    assert r.returncode == 2 and "frac.parquet: column 'bin' row 5: bin 1.5 is not a whole " \
+        "number" in r.stderr, r.stderr
+    assert not (tmp_path / "y.csv").exists()
 
 
 # -- clustered mocks ------------------------------------------------------------------------

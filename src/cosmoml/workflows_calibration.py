@@ -89,6 +89,11 @@ def _parse_windows(text: str | None) -> list[tuple[float, float]] | None:
     return out
 
 
+def _shown(value) -> str:
+    """A cell's value as a user wrote it (``nan``, ``'n/a'``), not numpy's repr."""
+    return repr(value.item() if isinstance(value, np.generic) else value)
+
+
 def _positions(path: Path, extra: tuple[str, ...] = ()) -> pd.DataFrame:
     """ra, dec (degrees) and ``extra`` columns of a catalogue, checked finite and in range."""
     df = read_table(path, columns=["ra", "dec", *extra])
@@ -98,7 +103,7 @@ def _positions(path: Path, extra: tuple[str, ...] = ()) -> pd.DataFrame:
         if bad.any():
             row = int(np.flatnonzero(bad)[0])
             raise CatalogError(f"{path}: column {c!r} row {row}: not a finite number "
-                               f"({df[c].iloc[row]!r})")
+                               f"({_shown(df[c].iloc[row])})")
         df[c] = values
     if (np.abs(df["dec"]) > 90).any():
         row = int(np.flatnonzero(np.abs(df["dec"]) > 90)[0])
@@ -133,6 +138,11 @@ def clustering_file(
     u = _positions(Path(unknown), (bin_column,))
     r = _positions(Path(reference), (z_column,))
     rand = _positions(Path(randoms))
+    frac = np.flatnonzero(u[bin_column] != np.round(u[bin_column]))
+    if frac.size:
+        raise CatalogError(f"{unknown}: column {bin_column!r} row {frac[0]}: bin "
+                           f"{u[bin_column].iloc[frac[0]]:g} is not a whole number (bins are "
+                           "0, 1, ...; -1 for none)")
     if (u[bin_column] < 0).all():
         raise CatalogError(f"{unknown}: column {bin_column!r}: no galaxy is in a bin (>= 0)")
     z_edges = None
