@@ -336,6 +336,11 @@ def test_cli_calibrate_deepfield_from_files(wide_deep, tmp_path):
     assert not (tmp_path / "x.csv").exists()
     r = run("calibrate", "deepfield", model, tmp_path / "deep.parquet", "--mag-limit", "q<3")
     assert r.returncode == 2 and "band 'q'" in r.stderr
+    deep.assign(patch=0).to_parquet(tmp_path / "one.parquet")
+    r = run("calibrate", "deepfield", model, tmp_path / "one.parquet", "--output",
+            tmp_path / "x.csv")
+    assert r.returncode == 2 and "one.parquet: column 'patch' holds one patch" in r.stderr
+    assert not (tmp_path / "x.csv").exists()
 
 
 def test_cli_mock_clustering_and_combine(tmp_path):

@@ -225,6 +225,12 @@ def deepfield_file(
     if not np.isfinite(labels).all():
         row = int(np.flatnonzero(~np.isfinite(labels))[0])
         raise CatalogError(f"{deep}: column {label_column!r} row {row}: not a finite redshift")
+    patch = d[patch_column].to_numpy() if patch_column else None
+    if patch is not None and (pd.isna(patch).any() or np.unique(patch).size < 2):
+        raise CatalogError(f"{deep}: column {patch_column!r} holds "
+                           + ("missing values" if pd.isna(patch).any() else "one patch")
+                           + "; the jackknife needs every galaxy in one of at least two "
+                           "patches (--patch-column '' for none)")
     if realisations is None:
         lsst = list("ugrizy")
         if not set(cmap.bands) <= set(lsst):
@@ -259,7 +265,6 @@ def deepfield_file(
         else:
             lb = label_bias_by_bin(real_bins, real["source"], labels, spec, n_bins)
             label_error = (lb["bias"].to_numpy(), lb["sigma"].fillna(0).to_numpy())
-    patch = d[patch_column].to_numpy() if patch_column else None
     res = deepfield_nz_assign(real_bins, real["source"], labels, patch, n_bins=n_bins,
                               external_sigma=external_sigma, label_error=label_error,
                               outliers=outliers)
