@@ -161,3 +161,36 @@ def test_reference_magnitude_features():
     assert f.feature_names == ["mag_i", "g-r", "r-i"]
     X, _ = f.transform(m)
     assert X.shape == (4, 3)
+
+
+def test_tables_in_python_are_accepted_at_the_edges():
+    """An astropy Table (masked values as NaN, a vector column left out), a pyarrow Table,
+    a structured array or a dict give what the DataFrame gives; anything else is named."""
+    import pyarrow as pa
+
+    from cosmoml.catalog import as_frame
+    from cosmoml.model import PhotoZModel
+
+    train, test = synthetic_catalog(600, seed=1), synthetic_catalog(80, seed=2)
+    cols = resolve_columns(train.columns, need_z=True)
+    t = Table.from_pandas(train)
+    t["sed"] = np.zeros((len(t), 3))  # a vector column: not photometry, left out
+    model = PhotoZModel("knn").fit(t, cols)
+    reference = PhotoZModel("knn").fit(train, cols)
+    want = reference.predict_frame(test)["z_median"].to_numpy()
+    for table in (Table.from_pandas(test), pa.Table.from_pandas(test),
+                  test.to_records(index=False), test.to_dict("list")):
+        got = model.predict_frame(table)["z_median"].to_numpy()
+        np.testing.assert_allclose(got, want, rtol=0, atol=0)
+    masked = Table(Table.from_pandas(test), masked=True)
+    masked["mag_u_lsst"].mask[:3] = True  # masked = not measured: a non-detection
+    flags = model.predict_frame(masked)["flag"].to_numpy()
+    assert flags[:3].tolist() == [2, 2, 2] and (flags[3:] == 0).all()
+    assert np.isnan(as_frame(masked)["mag_u_lsst"][:3]).all()
+    from cosmoml.nz.pipeline import shift_features
+
+    for a, b in zip(shift_features(t, Table.from_pandas(test), cols)[:3],
+                    shift_features(train, test, cols)[:3], strict=True):
+        np.testing.assert_array_equal(a, b)
+    with pytest.raises(CatalogError, match="spec.txt: a list is not a table"):
+        as_frame([1, 2], "spec.txt")

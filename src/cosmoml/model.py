@@ -32,7 +32,7 @@ import pandas as pd
 from cosmoml import __version__
 from cosmoml.catalog.columns import ColumnMap
 from cosmoml.catalog.features import PhotometryFeatures, nondetected
-from cosmoml.catalog.io import atomic_path
+from cosmoml.catalog.io import as_frame, atomic_path
 from cosmoml.errors import CatalogError, ConfigError, ModelFileError
 from cosmoml.estimators import DEFAULT_ESTIMATOR, make_estimator
 from cosmoml.estimators.base import MIN_OBJECTS
@@ -95,8 +95,10 @@ class PhotoZModel:
         """Train on a table with photometry and redshifts named by ``columns``.
 
         Per-row weights come from ``sample_weight`` (one per row of ``df``) or from the
-        ``columns.weight_column``; not both.
+        ``columns.weight_column``; not both. ``df``: a DataFrame or any table
+        :func:`cosmoml.catalog.as_frame` takes (an astropy Table, ...).
         """
+        df = as_frame(df, source)
         if columns.z_column is None:
             raise CatalogError(f"{source}: no redshift column given")
         columns.check(df.columns, source, need_z=True)
@@ -187,6 +189,7 @@ class PhotoZModel:
         self._check_fitted()
         if bad_values not in ("raise", "flag"):
             raise ConfigError(f"bad_values must be 'raise' or 'flag', got {bad_values!r}")
+        df = as_frame(df, source)
         self.columns_.check(df.columns, source)
         mags, errs, bad_value = _photometry(df, self.columns_, source, bad_values)
         X, valid = self.features_.transform(mags, errs)
@@ -219,7 +222,9 @@ class PhotoZModel:
     ) -> pd.DataFrame:
         """One output row per input row, same order: id (if any), point estimates,
         ``z_std``, ``flag`` (bitmask: 0 = clean; ``FLAG_NO_PDF``, ``FLAG_NONDETECTION``,
-        ``FLAG_BAD_VALUE``) and ``pdf``. ``bad_values`` as in :meth:`predict_flagged`."""
+        ``FLAG_BAD_VALUE``) and ``pdf``. ``bad_values`` as in :meth:`predict_flagged`;
+        ``df`` a DataFrame or any table :func:`cosmoml.catalog.as_frame` takes."""
+        df = as_frame(df, source)
         parts = []
         for s in range(0, len(df), chunk_size):
             chunk = df.iloc[s : s + chunk_size]

@@ -165,6 +165,31 @@ def _read_hdf5(path: Path, columns: Sequence[str] | None, group: str | None) -> 
     return pd.DataFrame(data)
 
 
+def as_frame(table, source: str = "catalogue") -> pd.DataFrame:
+    """A table given in Python as a :class:`pandas.DataFrame`: a DataFrame as it is; an
+    astropy ``Table`` (masked values become NaN; columns of more than one dimension are left
+    out, as for a FITS file), a pyarrow ``Table``, a numpy structured array or a dict of
+    columns converted. Anything else is a :class:`CatalogError` naming ``source``."""
+    if isinstance(table, pd.DataFrame):
+        return table
+    if isinstance(table, pa.Table):
+        return table.to_pandas()
+    if isinstance(table, np.ndarray) and table.dtype.names:
+        return pd.DataFrame({n: table[n] for n in table.dtype.names if table[n].ndim == 1})
+    if isinstance(table, dict):
+        return pd.DataFrame(table)
+    if type(table).__module__.startswith("astropy.table"):
+        from astropy.table import Table
+
+        table = Table(table, copy=False)
+        keep = [c for c in table.colnames if table[c].ndim == 1]
+        # masked columns: to_pandas fills floats with NaN (and ints with pandas' <NA>)
+        return table[keep].to_pandas(index=False)
+    raise CatalogError(f"{source}: a {type(table).__name__} is not a table; give a pandas "
+                       "DataFrame, an astropy or pyarrow Table, a numpy structured array or a "
+                       "dict of columns")
+
+
 def _read_fits(path: Path, columns: Sequence[str] | None) -> pd.DataFrame:
     from astropy.table import Table
 

@@ -41,6 +41,7 @@ import pyarrow.parquet as pq
 
 from cosmoml.catalog.columns import ColumnMap
 from cosmoml.catalog.features import PhotometryFeatures
+from cosmoml.catalog.io import as_frame
 from cosmoml.errors import CatalogError, ConfigError, CosmomlError
 from cosmoml.model import PhotoZModel, _photometry, grid_json, redshift_labels
 from cosmoml.nz.methods import (
@@ -57,7 +58,7 @@ from cosmoml.nz.methods import (
     std_z,
 )
 from cosmoml.nz.science import SCIENCE_BLOCK, ScienceFiles, assignment_writer
-from cosmoml.nz.tomo import DES_Y1_EDGES, assign_bins
+from cosmoml.nz.tomo import DES_Y1_EDGES, assign_bins, check_edges
 from cosmoml.pdf import PDFs
 from cosmoml.registry import DEFAULT_ESTIMATOR
 from cosmoml.shift import Correction, ShiftDiagnostics, correct, diagnose, stratum_groups
@@ -100,6 +101,7 @@ def shift_features(train: pd.DataFrame, science: pd.DataFrame, columns: ColumnMa
     Returns ``(X_train, X_science, valid_science, names)``; training rows must all be valid.
     ``sources``: how errors name the two catalogues (their files, from the CLI).
     """
+    train, science = as_frame(train, sources[0]), as_frame(science, sources[1])
     feats, X_t = _fit_shift_features(train, columns, sources[0])
     X_s, valid_s = _shift_transform(feats, science, science_columns or columns, sources[1])
     _check_science_rows(valid_s, sources[1])
@@ -265,6 +267,10 @@ def estimate_nz(
     if n_boot < 2:
         raise ConfigError(f"n_boot must be at least 2 (the per-bin errors are bootstrap "
                           f"spreads), got {n_boot}")
+    check_edges(edges)
+    train = as_frame(train, train_source)
+    if not isinstance(science, ScienceFiles):
+        science = as_frame(science, science_source)
     if label_model not in (None, "none", "lines"):
         raise ConfigError(f"label_model must be 'none' or 'lines', got {label_model!r}")
     if flag_column is not None and flag_column not in train.columns:

@@ -20,13 +20,19 @@ from cosmoml.pdf import PDFs, _trapz_weights
 DES_Y1_EDGES = (0.20, 0.43, 0.63, 0.90, 1.30)
 
 
-def assign_bins(z_point: np.ndarray, edges: Sequence[float] = DES_Y1_EDGES) -> np.ndarray:
-    """Bin index of each object (0-based), −1 outside all bins or without an estimate."""
+def check_edges(edges: Sequence[float]) -> np.ndarray:
+    """``edges`` as floats; a :class:`ConfigError` unless ≥ 2 finite, increasing values."""
     edges = np.asarray(edges, dtype=float)
     if edges.ndim != 1 or edges.size < 2 or not np.all(np.isfinite(edges)) \
             or np.any(np.diff(edges) <= 0):
         raise ConfigError("tomographic edges: need at least two finite, increasing values "
                           f"(bin b spans edges[b] to edges[b+1]), got {edges.tolist()}")
+    return edges
+
+
+def assign_bins(z_point: np.ndarray, edges: Sequence[float] = DES_Y1_EDGES) -> np.ndarray:
+    """Bin index of each object (0-based), −1 outside all bins or without an estimate."""
+    edges = check_edges(edges)
     z_point = np.asarray(z_point, dtype=float)
     b = np.searchsorted(edges, z_point, side="right") - 1
     b[(b < 0) | (b >= edges.size - 1) | ~np.isfinite(z_point)] = -1

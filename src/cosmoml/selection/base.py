@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from cosmoml.catalog.features import nondetected
+from cosmoml.catalog.io import as_frame
 from cosmoml.errors import CatalogError, ConfigError
 
 LABEL_COLUMNS = ("z_spec", "z_flag", "z_wrong", "survey")
@@ -138,8 +139,9 @@ class Survey:
         """The selected subset (original rows, index reset) with the label columns added.
 
         Deterministic given ``seed``: step ``k`` draws from ``default_rng([seed, k])``.
+        ``catalog``: a DataFrame or any table :func:`cosmoml.catalog.as_frame` takes.
         """
-        table = catalog.reset_index(drop=True)
+        table = as_frame(catalog, f"survey {self.name!r}'s catalogue").reset_index(drop=True)
         view = CatalogView(table, mag_pattern, z_column, name=self.name)
         rows = np.arange(len(table))
         labels = pd.DataFrame(
