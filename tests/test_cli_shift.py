@@ -39,8 +39,34 @@ def test_nz_writes_bins_assignments_and_summary(pair):
             "--seed", "3", "-q")
     assert r.returncode == 0, r.stderr
     assert sorted(p.name for p in out.iterdir()) == [
-        "assignments.parquet", "diagnostics.json", "nz.parquet", "summary.html"]
+        "assignments.parquet", "diagnostics.json", "nz.parquet", "nz.sacc", "nz_2pt.fits",
+        "nz_qp.hdf5", "summary.html"]
     nz = pd.read_parquet(out / "nz.parquet")
+    # the same n(z) for likelihood codes: SACC (with the Δz priors), 2pt FITS, qp
+    import sacc
+
+    from cosmoml.nz.export import read_twopoint_nz
+    from cosmoml.pdf import PDFs
+
+    grid, values = np.linspace(0, 3, 301), np.stack(nz["nz"].to_numpy())
+    s = sacc.Sacc.load_fits(str(out / "nz.sacc"))
+    assert sorted(s.tracers) == ["source_0", "source_1", "source_2"]
+    for b in range(3):
+        t = s.tracers[f"source_{b}"]
+        assert t.quantity == "galaxy_shear"
+        np.testing.assert_allclose(t.z, grid)
+        np.testing.assert_allclose(t.nz, values[b], rtol=1e-6, atol=1e-9)
+        # a likelihood reading the file sees the bin's reported mean redshift
+        assert abs(np.trapezoid(t.z * t.nz, t.z) / np.trapezoid(t.nz, t.z)
+                   - nz["mean_z"][b]) < 1e-3
+    dz = s.tracer_uncertainties["delta_z"]
+    assert dz.tracer_names == ["source_0", "source_1", "source_2"]
+    np.testing.assert_allclose(np.diag(dz.linear_transformation), nz["mean_z_err"])
+    assert s.metadata["method"] == "lima" and "all science" in s.metadata["objects"]
+    z_mid, n2 = read_twopoint_nz(out / "nz_2pt.fits", "nz_source")
+    np.testing.assert_allclose(z_mid, grid)
+    np.testing.assert_allclose(n2, values, rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(PDFs.read_qp(out / "nz_qp.hdf5").pdf, values, rtol=1e-5, atol=1e-9)
     assert list(nz.columns[:7]) == ["bin", "z_lo", "z_hi", "mean_z", "mean_z_err",
                                     "covered_fraction", "n_objects"]
     assert list(nz["z_lo"]) == [0.2, 0.5, 0.9] and len(nz["nz"].iloc[0]) == 301
@@ -97,7 +123,12 @@ def test_nz_of_a_catalogue_larger_than_the_sample_held_in_memory(pair, tmp_path)
     assert len(a) == len(sci) and 0.5 < a["covered"].mean() <= 1
     assert (a["id"].to_numpy() == sci["id"].to_numpy()).all()
     assert sorted(p.name for p in (tmp_path / "som").iterdir()) == [
-        "assignments.parquet", "diagnostics.json", "nz.parquet", "summary.html"]
+        "assignments.parquet", "diagnostics.json", "nz.parquet", "nz.sacc", "nz_2pt.fits",
+        "nz_qp.hdf5", "summary.html"]
+    import sacc
+
+    meta = sacc.Sacc.load_fits(str(tmp_path / "som" / "nz.sacc")).metadata
+    assert meta["objects"] == "covered (gold) science objects only"  # SOM: the gold n(z)
     for row in nz.itertuples():  # the gold objects' n(z)
         sel = (a["bin"].to_numpy() == row.bin) & a["covered"].to_numpy()
         assert abs(row.mean_z - truth[sel].mean()) < 0.05
@@ -152,7 +183,8 @@ def test_nz_killed_and_run_again_resumes(pair, tmp_path):
                                       pd.read_parquet(tmp_path / "ref" / name),
                                       check_exact=True)
     assert sorted(p.name for p in out.iterdir()) == [
-        "assignments.parquet", "diagnostics.json", "nz.parquet", "summary.html"]
+        "assignments.parquet", "diagnostics.json", "nz.parquet", "nz.sacc", "nz_2pt.fits",
+        "nz_qp.hdf5", "summary.html"]
 
 
 def test_shift_diagnose_and_weights(pair):

@@ -420,14 +420,20 @@ def nz_cmd(
         "results)."),
     scheduler: str = _SCHEDULER, workers: int = _WORKERS, dask_processes: bool = _DASK_PROC,
     param: list[str] = typer.Option(None, help="Estimator hyper-parameter key=value."),
+    sample: str = typer.Option(
+        "source", help="What the science sample is for: 'source' (weak lensing) or 'lens' "
+        "(clustering); names the n(z) in nz.sacc (source_0, ...; quantity galaxy_shear or "
+        "galaxy_density) and nz_2pt.fits (extension nz_source or nz_lens)."),
     bands: str = _BANDS, mag_pattern: str = _MAGP, err_pattern: str = _ERRP,
     z_column: str = _ZCOL, id_column: str = _IDCOL, group: str = _GROUP,
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),
 ) -> None:
     """Tomographic n(z) of a science sample, corrected for an unrepresentative training set:
-    writes nz.parquet, assignments.parquet, diagnostics.json and summary.html. SCIENCE may
-    be a file, a directory of files or a glob pattern, of any size; a run over one read
-    part by part that was stopped resumes when the same command is run again."""
+    writes nz.parquet, assignments.parquet, diagnostics.json and summary.html, and the n(z)
+    for likelihood codes: nz.sacc (SACC, with each bin's mean-redshift error as its Δz
+    prior), nz_2pt.fits (2pt FITS, CosmoSIS) and nz_qp.hdf5 (qp). SCIENCE may be a file,
+    a directory of files or a glob pattern, of any size; a run over one read part by part
+    that was stopped resumes when the same command is run again."""
     from cosmoml.workflows_shift import nz as run
 
     cols = _column_opts(bands, mag_pattern, err_pattern, z_column, id_column, group)
@@ -436,7 +442,7 @@ def nz_cmd(
               nz_from=nz_from, line_confusion=line_confusion, flag_column=flag_column,
               line_window=_window(line_window), survey_column=survey_column,
               sample_rows=sample_rows, engine=engine, scheduler=scheduler, workers=workers,
-              dask_processes=dask_processes, **cols)
+              dask_processes=dask_processes, sample=sample, **cols)
     prog = _progress(quiet)
     if prog is None:
         res = run(train, science, output, **kw)
@@ -464,7 +470,8 @@ def nz_cmd(
         t.add_row(str(r.bin), f"{r.z_lo:.2f}", f"{r.z_hi:.2f}", f"{r.n_objects:,}",
                   f"{r.mean_z:.4f}", f"{r.mean_z_err:.4f}", f"{r.covered_fraction:.3f}")
     out.print(t)
-    out.print(f"wrote {output}/nz.parquet, assignments.parquet, diagnostics.json, summary.html")
+    out.print(f"wrote {output}/nz.parquet, assignments.parquet, diagnostics.json, "
+              "summary.html, nz.sacc, nz_2pt.fits, nz_qp.hdf5")
 
 
 @shift_app.command(

@@ -12,7 +12,11 @@
 ``diagnostics.json``
     the shift diagnostics and the correction's summary;
 ``summary.html``
-    the diagnostics, the per-bin table and the n(z) plot.
+    the diagnostics, the per-bin table and the n(z) plot;
+``nz.sacc``, ``nz_2pt.fits``, ``nz_qp.hdf5``
+    the n(z) per bin for likelihood codes: SACC (LSST DESC; one NZ tracer per bin and
+    each bin's ``mean_z_err`` as a Δz prior), the 2pt FITS extension of DES/KiDS
+    pipelines (CosmoSIS) and a qp ensemble (RAIL).
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ from cosmoml import __version__
 from cosmoml.catalog.columns import ColumnMap, resolve_columns
 from cosmoml.catalog.io import atomic_path, read_columns, read_table, write_table
 from cosmoml.engine.parts import expand_inputs
-from cosmoml.errors import CatalogError
+from cosmoml.errors import CatalogError, ConfigError
 from cosmoml.model import grid_json, redshift_labels
 from cosmoml.nz import DES_Y1_EDGES
 from cosmoml.nz.pipeline import NZResult, estimate_nz, shift_features, survey_labels
@@ -119,6 +123,7 @@ def nz(
     scheduler: str | None = None,
     workers: int | None = None,
     dask_processes: bool = False,
+    sample: str = "source",
     **columns,
 ) -> NZResult:
     """Tomographic n(z) of SCIENCE calibrated on TRAIN; writes the files listed above.
@@ -131,7 +136,13 @@ def nz(
     the workers of a Dask cluster (``scheduler``, ``workers``, ``dask_processes``: as
     :class:`cosmoml.nz.science.ScienceFiles` takes them), with the same result.
     ``progress(done, total)``: science rows predicted after each block (part).
+    The n(z) is also written for likelihood codes (:mod:`cosmoml.nz.export`): ``nz.sacc``
+    (SACC, with each bin's ``mean_z_err`` as its Δz prior), ``nz_2pt.fits`` (2pt FITS
+    extension ``nz_{sample}``) and ``nz_qp.hdf5`` (qp); ``sample`` (``source`` or
+    ``lens``) names the tracers and their quantity (galaxy_shear / galaxy_density).
     """
+    if sample not in SAMPLES:
+        raise ConfigError(f"sample must be one of {tuple(SAMPLES)}, got {sample!r}")
     out = Path(output_dir)
     df_t, cols_t = load_train(train, **columns,
                               extra_train_columns=[c for c in (flag_column, survey_column)
@@ -160,6 +171,7 @@ def nz(
     table = res.table.copy()
     table["nz"] = list(res.nz.astype(np.float32))
     write_table(table, out / "nz.parquet", metadata=meta)
+    _export_nz(out, res, meta, sample)
     if res.assignments is not None:  # else written part by part by estimate_nz
         write_table(res.assignments, out / "assignments.parquet", metadata=meta)
     doc = {**meta, **({"resumed": res.resumed} if res.resumed else {}),
@@ -171,6 +183,29 @@ def nz(
     if sci is not files:  # held in memory, nothing to resume: a stopped run's folder goes
         shutil.rmtree(files.state_dir, ignore_errors=True)
     return res
+
+
+#: ``cosmoml nz --sample``: the tracers' SACC quantity per kind of sample
+SAMPLES = {"source": "galaxy_shear", "lens": "galaxy_density"}
+
+
+def _export_nz(out: Path, res: NZResult, meta: dict, sample: str) -> None:
+    """The n(z) for likelihood codes: SACC, 2pt FITS and qp (see :func:`nz`)."""
+    from cosmoml.nz.export import write_qp_nz, write_sacc_nz, write_twopoint_nz
+
+    t = res.table
+    gold = "+cull" in res.method or res.method.split("+")[0] == "som"
+    info = {"cosmoml_version": meta["cosmoml_version"], "method": res.method,
+            "estimator": meta["estimator"], "seed": meta["seed"], "train": meta["train"],
+            "science": meta["science"],
+            "objects": "covered (gold) science objects only" if gold else "all science objects"}
+    write_sacc_nz(out / "nz.sacc", res.grid, res.nz, t["mean_z_err"].to_numpy(),
+                  prefix=f"{sample}_", quantity=SAMPLES[sample], metadata=info)
+    write_twopoint_nz(out / "nz_2pt.fits", res.grid, res.nz, name=f"nz_{sample}",
+                      mean_z=t["mean_z"].to_numpy(), mean_z_err=t["mean_z_err"].to_numpy())
+    write_qp_nz(out / "nz_qp.hdf5", res.grid, res.nz,
+                ancil={c: t[c].to_numpy() for c in ("bin", "z_lo", "z_hi", "n_objects",
+                                                     "mean_z", "mean_z_err")})
 
 
 def _jsonable(d: dict) -> dict:
