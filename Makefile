@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv demo test lint bench bench-shift bench-shift-realisations bench-scale bench-nz-scale bench-device bench-calibration bench-glass bench-rail clean
+.PHONY: venv demo test lint bench bench-shift bench-shift-realisations bench-scale bench-nz-scale bench-fits bench-device bench-calibration bench-glass bench-rail clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,9 @@ bench-scale: $(STAMP)
 
 bench-nz-scale: $(STAMP)
 	$(BIN)/python benchmarks/nz_scale.py
+
+bench-fits: $(STAMP)
+	$(BIN)/python benchmarks/fits_parts.py --rows 10000000
 
 # on a machine with a GPU: the nn estimator there (see README, Benchmarks)
 bench-device: $(STAMP)

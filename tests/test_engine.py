@@ -322,3 +322,21 @@ def test_hats_catalogue_input(setup, tmp_path):
     assert sorted(got["id"]) == sorted(photo["id"])  # every galaxy once
     ref = model.predict_frame(photo.set_index("id").loc[got["id"]].reset_index())
     np.testing.assert_array_equal(got["z_median"], ref["z_median"])
+
+
+def test_fits_input_is_sliced(setup, tmp_path):
+    """A FITS catalogue is predicted in row-range parts, like HDF5 (a .fits.gz whole)."""
+    from astropy.table import Table
+
+    d, model, photo = setup
+    Table.from_pandas(photo.iloc[:1000]).write(tmp_path / "cat.fits")
+    want = model.predict_frame(photo.iloc[:1000])["z_median"]
+    res = run_predict(d / "m.cosmoml", tmp_path / "cat.fits", tmp_path / "o", chunk_size=128,
+                      part_rows=300)
+    assert len(res["parts"]) == 4 and res["output_rows"] == 1000
+    np.testing.assert_array_equal(read_dataset(tmp_path / "o")["z_median"], want)
+    Table.from_pandas(photo.iloc[:1000]).write(tmp_path / "cat.fits.gz")
+    res = run_predict(d / "m.cosmoml", tmp_path / "cat.fits.gz", tmp_path / "gz",
+                      chunk_size=128, part_rows=300)
+    assert len(res["parts"]) == 1
+    np.testing.assert_array_equal(read_dataset(tmp_path / "gz")["z_median"], want)

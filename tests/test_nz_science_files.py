@@ -467,3 +467,27 @@ def test_random_rows_are_distinct_uniform_and_seeded():
     counts = np.bincount(np.concatenate([_random_rows(100, 50, s) for s in range(400)]),
                          minlength=100)
     assert np.all(np.abs(counts - 200) < 5 * np.sqrt(400 * 0.25))
+
+
+def test_a_fits_catalogue_is_read_in_row_ranges(shifted_samples, sci_file, tmp_path):
+    """A FITS science file is split into row ranges (memory mapped, only the needed
+    columns read) like HDF5, not read whole: same parts' rows, same n(z) as the DataFrame."""
+    from astropy.table import Table
+
+    train, _ = shifted_samples
+    _, sci = sci_file
+    cols = ["id", *SCI_COLS.photometry_columns()]
+    t = Table.from_pandas(sci[cols])
+    t["extra"] = np.zeros((N, 4))  # a vector column the run does not need
+    t.write(tmp_path / "science.fits")
+    files = ScienceFiles(tmp_path / "science.fits", SCI_COLS, sample_rows=N, block_rows=700,
+                         assignments=tmp_path / "a.parquet")
+    assert [(p.row_start, p.row_end) for p in files.parts] == [
+        (0, 700), (700, 1400), (1400, 2100), (2100, 2800), (2800, 3000)]
+    got = pd.concat([df for _, _, df in files.blocks()], ignore_index=True)
+    pd.testing.assert_frame_equal(got[cols], sci[cols], check_dtype=False)
+    kw = dict(method="lima", estimator="knn", n_boot=20, seed=3)
+    mem = estimate_nz(train, sci, COLS, **kw)
+    part = estimate_nz(train, files, COLS, **kw)
+    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "a.parquet"), mem.assignments)
+    np.testing.assert_allclose(part.nz, mem.nz, rtol=1e-12, atol=1e-12)

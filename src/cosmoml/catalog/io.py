@@ -68,7 +68,9 @@ def read_table(
         elif fmt == "fits":
             df = _read_fits(path, columns)
         else:
-            df = pd.read_csv(path, comment="#")
+            wanted = None if columns is None else set(columns)
+            df = pd.read_csv(path, comment="#",
+                             usecols=None if wanted is None else lambda c: c in wanted)
     except CatalogError:
         raise
     except Exception as exc:  # the reader's own words, with the file named
@@ -101,6 +103,11 @@ def read_columns(path: str | os.PathLike, group: str | None = None) -> list[str]
                     order = [c for c in json.loads(order) if c in names]
                     names = order + [c for c in names if c not in order]
                 return names
+        if fmt == "fits":
+            with _fits_table(path) as hdu:
+                return [c.name for c in hdu.columns if _fits_1d(c)]
+        if fmt == "csv":
+            return list(pd.read_csv(path, comment="#", nrows=0).columns)
     except CatalogError:
         raise
     except Exception as exc:
@@ -190,19 +197,110 @@ def as_frame(table, source: str = "catalogue") -> pd.DataFrame:
                        "dict of columns")
 
 
-def _read_fits(path: Path, columns: Sequence[str] | None) -> pd.DataFrame:
-    from astropy.table import Table
+@contextmanager
+def _fits_table(path: Path) -> Iterator:
+    """The first table HDU of a FITS file (as astropy's ``Table.read`` picks it), its
+    header parsed and its data not read."""
+    from astropy.io import fits
 
-    table = Table.read(path, format="fits")
-    if columns is not None:
-        missing = [c for c in columns if c not in table.colnames]
+    with fits.open(path, memmap=True, lazy_load_hdus=True) as f:
+        hdu = next((h for h in f if isinstance(h, fits.BinTableHDU | fits.TableHDU)), None)
+        if hdu is None:
+            raise CatalogError(f"{path}: no table HDU in this FITS file")
+        yield hdu
+
+
+def _fits_1d(col) -> bool:
+    """A FITS column with one scalar (or one string) per row."""
+    rec = col.format.recformat
+    return col.dim is None and rec[0] not in "PQ" and (
+        rec.startswith(("a", "S")) or not rec[0].isdigit() or rec.startswith("1"))
+
+
+def fits_rows(path: str | os.PathLike) -> int:
+    """Rows of a FITS file's table, from its header (no data read)."""
+    with _fits_table(Path(path)) as hdu:
+        return int(hdu.header["NAXIS2"])
+
+
+#: TZERO of FITS's unsigned integers stored as signed ones, by storage type
+_FITS_UNSIGNED = {"i2": (2**15, np.uint16), "i4": (2**31, np.uint32), "i8": (2**63, np.uint64)}
+
+
+def read_fits_rows(path: str | os.PathLike, columns: Sequence[str] | None = None,
+                   start: int = 0, stop: int | None = None) -> pd.DataFrame:
+    """Rows ``start:stop`` of the columns of a FITS binary table (all one-value-per-row
+    columns when None). Only those rows' bytes are read (a memory map of the row range; the
+    rows of a FITS table are stored one after another, so the other columns of those rows
+    are paged in too). Scaled columns (TSCAL/TZERO, unsigned integers) come scaled, an
+    integer column's TNULL value becomes NaN, logicals bool, text decoded.
+
+    Our own reader of the row range: astropy's ``FITS_rec`` copies every column of the whole
+    file when the file is closed (its columns keep a reference to the memory map), which
+    made reading a part cost as much as reading the file. ASCII tables and compressed files
+    are read whole with astropy."""
+    path = Path(path)
+    with _fits_table(path) as hdu:
+        from astropy.io import fits
+
+        n = int(hdu.header["NAXIS2"])
+        cols = {c.name: c for c in hdu.columns}
+        if columns is None:
+            columns = [c for c, col in cols.items() if _fits_1d(col)]
+        missing = [c for c in columns if c not in cols]
         if missing:
-            raise CatalogError(f"{path}: missing column(s) {missing}; it has {table.colnames}")
-        table = table[list(columns)]
-    multi = [c for c in table.colnames if table[c].ndim > 1]
-    if multi:
-        table.remove_columns(multi)
-    return table.to_pandas()
+            raise CatalogError(f"{path}: missing column(s) {missing}; it has {list(cols)}")
+        for c in columns:
+            if not _fits_1d(cols[c]):
+                raise CatalogError(f"{path}: column {c!r} has more than one value per row")
+        lo, hi, _ = slice(start, stop).indices(n)
+        hi = max(hi, lo)
+        raw_dtype = None if isinstance(hdu, fits.TableHDU) \
+            else hdu.columns.dtype.newbyteorder(">")  # FITS stores big-endian
+        if raw_dtype is None or str(path).lower().endswith(".gz") \
+                or raw_dtype.itemsize != hdu.header["NAXIS1"]:  # a layout we do not map
+            data = hdu.data[lo:hi]
+            return pd.DataFrame({c: _fits_value(data.field(c), cols[c], converted=True)
+                                 for c in columns}, copy=False)
+        offset = hdu.fileinfo()["datLoc"] + lo * raw_dtype.itemsize
+    if hi == lo:
+        raw = np.zeros(0, dtype=raw_dtype)
+    else:
+        raw = np.memmap(path, dtype=raw_dtype, mode="r", offset=offset, shape=(hi - lo,))
+    out = {c: _fits_value(raw[c], cols[c]) for c in columns}
+    del raw
+    return pd.DataFrame(out, copy=False)
+
+
+def _fits_value(v: np.ndarray, col, converted: bool = False) -> np.ndarray:
+    """One FITS column's values as a native array: ``v`` raw from the file, or
+    ``converted`` by astropy (scaled, logicals as bool) but with TNULL still in place."""
+    if v.dtype.kind == "S":
+        return np.char.rstrip(np.char.decode(v, "ascii", "replace")).astype(str)
+    if converted:
+        null = col.null is not None and v.dtype.kind in "iu" and isinstance(col.null, int)
+        if null and np.any(v == col.null):
+            return np.where(v == col.null, np.nan, v.astype(float))
+    else:
+        rec = col.format.recformat.lstrip("1")
+        if rec == "i1" and col.format.startswith(("L", "1L")):  # logical: b"T" / b"F"
+            return np.asarray(v == ord("T"))
+        null = np.asarray(v == col.null) if col.null is not None and v.dtype.kind in "iu" \
+            else None
+        zero, scale = col.bzero or 0, col.bscale or 1
+        unsigned = _FITS_UNSIGNED.get(rec)
+        if unsigned and scale == 1 and zero == unsigned[0]:
+            v = (v.astype(v.dtype.newbyteorder("="))
+                 .view(unsigned[1]) ^ unsigned[1](unsigned[0]))
+        elif zero != 0 or scale != 1:
+            v = v * float(scale) + float(zero)
+        if null is not None and null.any():
+            return np.where(null, np.nan, v.astype(float))
+    return np.array(v, dtype=v.dtype.newbyteorder("="))  # a copy, in native byte order
+
+
+def _read_fits(path: Path, columns: Sequence[str] | None) -> pd.DataFrame:
+    return read_fits_rows(path, columns)
 
 
 @contextmanager

@@ -20,7 +20,7 @@ import h5py
 import pandas as pd
 import pyarrow.parquet as pq
 
-from cosmoml.catalog.io import _hdf5_group, file_format, read_table
+from cosmoml.catalog.io import _hdf5_group, file_format, fits_rows, read_fits_rows, read_table
 from cosmoml.errors import CatalogError
 
 
@@ -146,8 +146,10 @@ def plan_parts(files: Sequence[Path], part_rows: int = 1_000_000, group: str | N
                         start, run, rows = start + rows, [], 0
                 if meta.num_row_groups == 0:
                     parts.append(Part(len(parts), str(path), 0, 0))
-            elif fmt == "hdf5":
-                n = _hdf5_rows(path, group, columns)
+            elif fmt == "hdf5" or _fits_sliced(path):
+                n = _hdf5_rows(path, group, columns) if fmt == "hdf5" else fits_rows(path)
+                if fmt == "fits" and columns:
+                    read_fits_rows(path, columns, 0, 0)  # the columns are there
                 for s in range(0, max(n, 1), part_rows):
                     parts.append(Part(len(parts), str(path), s, min(s + part_rows, n)))
             else:
@@ -160,6 +162,11 @@ def plan_parts(files: Sequence[Path], part_rows: int = 1_000_000, group: str | N
                 raise err from exc
             parts.append(Part(len(parts), str(path), 0, 0, error=str(err)))
     return parts
+
+
+def _fits_sliced(path: Path) -> bool:
+    """A FITS file read by row ranges (memory mapped); a compressed one is read whole."""
+    return file_format(path) == "fits" and not str(path).lower().endswith(".gz")
 
 
 def _hdf5_rows(path: Path, group: str | None, columns: Sequence[str] | None) -> int:
@@ -195,6 +202,9 @@ def read_part(part: Part, columns: Sequence[str], chunk_size: int,
                 for s in range(part.row_start, part.row_end, chunk_size):
                     e = min(s + chunk_size, part.row_end)
                     yield pd.DataFrame({c: _decode(g[c][s:e]) for c in columns})
+        elif _fits_sliced(path):
+            for s in range(part.row_start, part.row_end, chunk_size):
+                yield read_fits_rows(path, columns, s, min(s + chunk_size, part.row_end))
         else:
             df = read_table(path, columns)
             for s in range(0, len(df), chunk_size):
