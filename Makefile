@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv demo test lint bench bench-shift bench-shift-realisations bench-scale bench-nz-scale bench-fits bench-device bench-calibration bench-glass bench-rail clean
+.PHONY: venv demo test lint bench bench-shift bench-shift-realisations bench-scale bench-nz-scale bench-files bench-device bench-calibration bench-glass bench-rail clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -41,8 +41,9 @@ bench-scale: $(STAMP)
 bench-nz-scale: $(STAMP)
 	$(BIN)/python benchmarks/nz_scale.py
 
-bench-fits: $(STAMP)
-	$(BIN)/python benchmarks/fits_parts.py --rows 10000000
+bench-files: $(STAMP)
+	$(BIN)/python benchmarks/file_parts.py --format fits --rows 10000000
+	$(BIN)/python benchmarks/file_parts.py --format csv --rows 2000000
 
 # on a machine with a GPU: the nn estimator there (see README, Benchmarks)
 bench-device: $(STAMP)

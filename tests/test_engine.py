@@ -340,3 +340,62 @@ def test_fits_input_is_sliced(setup, tmp_path):
                       chunk_size=128, part_rows=300)
     assert len(res["parts"]) == 1
     np.testing.assert_array_equal(read_dataset(tmp_path / "gz")["z_median"], want)
+
+
+def test_csv_input_is_split_into_byte_ranges(setup, tmp_path, monkeypatch):
+    """A CSV file is split into parts of whole lines (comments and blank lines skipped, the
+    header kept for each), with the rows read whole; one with quotes is one part."""
+    from cosmoml.catalog.io import read_table
+    from cosmoml.engine.parts import plan_parts, read_part
+
+    d, model, photo = setup
+    cat = photo.iloc[:1000].reset_index(drop=True)
+    text = cat.to_csv(index=False, lineterminator="\n").splitlines(keepends=True)
+    # a comment before the header, a blank line and a comment among the rows
+    lines = ["# made by a test\n", text[0], *text[1:400], "\n", "# a note\n", *text[400:]]
+    (tmp_path / "cat.csv").write_text("".join(lines))
+    parts = plan_parts([tmp_path / "cat.csv"], part_rows=300, columns=["id"])
+    assert [(p.row_start, p.row_end) for p in parts] == [(0, 300), (300, 600), (600, 900),
+                                                          (900, 1000)]
+    cols = list(cat.columns)
+    got = pd.concat([df for p in parts for df in read_part(p, cols, 128)], ignore_index=True)
+    pd.testing.assert_frame_equal(got, read_table(tmp_path / "cat.csv"), check_dtype=False)
+    np.testing.assert_allclose(got[cols[1]], cat[cols[1]])
+    res = run_predict(d / "m.cosmoml", tmp_path / "cat.csv", tmp_path / "o", chunk_size=128,
+                      part_rows=300)
+    assert len(res["parts"]) == 4 and res["output_rows"] == 1000
+    np.testing.assert_array_equal(read_dataset(tmp_path / "o")["z_median"],
+                                  model.predict_frame(read_table(tmp_path / "cat.csv"))[
+                                      "z_median"])
+    # the scan in small blocks (a line cut between two), Windows line ends, no final one
+    from cosmoml.engine import parts as parts_module
+
+    monkeypatch.setattr(parts_module, "_CSV_SCAN", 37)
+    assert plan_parts([tmp_path / "cat.csv"], part_rows=300, columns=["id"]) == parts
+    (tmp_path / "crlf.csv").write_bytes("".join(lines).replace("\n", "\r\n")
+                                        .rstrip("\r\n").encode())
+    crlf = plan_parts([tmp_path / "crlf.csv"], part_rows=300)
+    assert [p.n_rows for p in crlf] == [300, 300, 300, 100]
+    got = pd.concat([df for p in crlf for df in read_part(p, cols, 128)], ignore_index=True)
+    pd.testing.assert_frame_equal(got, read_table(tmp_path / "cat.csv"), check_dtype=False)
+    quoted = cat.assign(note="a, b")  # written in quotes: one part, read whole
+    quoted.to_csv(tmp_path / "q.csv", index=False)
+    (q,) = plan_parts([tmp_path / "q.csv"], part_rows=300)
+    assert (q.row_start, q.row_end, q.byte_range) == (0, 1000, ())
+
+
+@pytest.mark.parametrize(("engine", "threads"), [("local", 1), ("local", 2), ("dask", None)])
+def test_a_bad_part_in_strict_mode_leaves_no_parts_of_the_run(setup, tmp_path, engine,
+                                                              threads):
+    """A CSV split into parts, a text value in its third: the run stops naming it and the
+    parts it had written (and those still running when it stopped) are removed."""
+    d, _, photo = setup
+    cat = photo.iloc[:1000].astype({"mag_g_lsst": object})
+    cat.loc[700, "mag_g_lsst"] = "bright"
+    cat.to_csv(tmp_path / "cat.csv", index=False)
+    out = tmp_path / "o"
+    with pytest.raises(CatalogError, match=r"part 2 .*cat\.csv.*'mag_g_lsst'.*'bright'"):
+        run_predict(d / "m.cosmoml", tmp_path / "cat.csv", out, chunk_size=128,
+                    part_rows=300, bad_values="raise", threads=threads, engine=engine)
+    assert not list(out.glob("part-*")) and not list(out.glob(".*"))
+    assert json.loads((out / MANIFEST).read_text())["parts"] == []

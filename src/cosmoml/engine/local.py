@@ -216,6 +216,13 @@ def run_predict(
         record = records[part.index]
         if isinstance(result, CosmomlError):
             if not skip_bad_parts:
+                # bad input leaves no partial output: the parts this run wrote go (the
+                # parts still running end first), those resumed from an earlier run stay
+                getattr(results, "close", lambda: None)()
+                for p in pending:
+                    (out / part_name(p)).unlink(missing_ok=True)
+                manifest["parts"] = [r for _, r in sorted(records.items()) if r.get("resumed")]
+                _write_manifest(out, {**manifest, "complete": False})
                 raise CatalogError(f"part {part.index} ({part.path}, rows "
                                    f"{part.row_start}:{part.row_end}): {result}") from result
             (out / record["output"]).unlink(missing_ok=True)

@@ -1,22 +1,26 @@
 """Input planning for streaming prediction: files → ordered parts → chunks of rows.
 
 A *part* is a contiguous row range of one input file that becomes one output file:
-parquet parts are runs of whole row groups (about ``part_rows`` rows), HDF5 parts are row
-slices, and FITS and CSV files are one part each (read whole: convert very large ones to
-parquet first). Reading a part yields chunks of at most ``chunk_size`` rows, so memory is
-bounded by the chunk size (parquet: by the larger of the chunk and one row group).
+parquet parts are runs of whole row groups (about ``part_rows`` rows), HDF5 and FITS parts
+are row slices, CSV parts byte ranges of whole lines (found by one scan of the file), and a
+compressed FITS or CSV file, or a CSV file with quoted fields (a quoted field may hold a
+line break), is one part, read whole. Reading a part yields chunks of at most
+``chunk_size`` rows, so memory is bounded by the chunk size (parquet: by the larger of the
+chunk and one row group; CSV: by the part).
 """
 
 from __future__ import annotations
 
 import glob
 import hashlib
+import io
 import os
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import h5py
+import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
@@ -37,6 +41,8 @@ class Part:
     row_end: int
     groups: tuple[int, ...] = ()
     error: str | None = None
+    #: CSV: the bytes ``[start, end)`` holding the part's lines
+    byte_range: tuple[int, ...] = ()
 
     @property
     def n_rows(self) -> int:
@@ -51,7 +57,8 @@ class Part:
         return hashlib.sha256(key.encode()).hexdigest()
 
     def to_dict(self) -> dict:
-        return {**asdict(self), "groups": list(self.groups)}
+        return {**asdict(self), "groups": list(self.groups),
+                "byte_range": list(self.byte_range)}
 
 
 def expand_inputs(inputs: str | os.PathLike | Sequence[str | os.PathLike]) -> list[Path]:
@@ -146,6 +153,11 @@ def plan_parts(files: Sequence[Path], part_rows: int = 1_000_000, group: str | N
                         start, run, rows = start + rows, [], 0
                 if meta.num_row_groups == 0:
                     parts.append(Part(len(parts), str(path), 0, 0))
+            elif (ranges := _csv_ranges(path, part_rows, columns)) is not None:
+                start = 0
+                for a, b, n in ranges:
+                    parts.append(Part(len(parts), str(path), start, start + n, byte_range=(a, b)))
+                    start += n
             elif fmt == "hdf5" or _fits_sliced(path):
                 n = _hdf5_rows(path, group, columns) if fmt == "hdf5" else fits_rows(path)
                 if fmt == "fits" and columns:
@@ -162,6 +174,75 @@ def plan_parts(files: Sequence[Path], part_rows: int = 1_000_000, group: str | N
                 raise err from exc
             parts.append(Part(len(parts), str(path), 0, 0, error=str(err)))
     return parts
+
+
+#: bytes of a CSV file scanned at a time for its line breaks
+_CSV_SCAN = 1 << 24
+
+
+def _csv_ranges(path: Path, part_rows: int, columns: Sequence[str] | None
+                ) -> list[tuple[int, int, int]] | None:
+    """A CSV file's parts as ``(first byte, end byte, rows)``: runs of ``part_rows`` data
+    lines (not blank, not a ``#`` comment, after the header line), found by scanning the
+    file's bytes for line breaks (vectorised, ``_CSV_SCAN`` bytes at a time). None where the
+    file is not split: not a plain CSV, or it holds a double quote (a quoted field may hold
+    a line break, which this scan would take for a new row). The header's columns are
+    checked here."""
+    if file_format(path) != "csv" or str(path).lower().endswith(".gz"):
+        return None
+    size = path.stat().st_size
+    header_end, data_lines = None, []  # data lines' first bytes, after the header
+    with open(path, "rb") as f:
+        base, prev_end = 0, True  # does the byte before this block end a line?
+        while block := f.read(_CSV_SCAN):
+            buf = np.frombuffer(block, dtype=np.uint8)
+            if (buf == ord('"')).any():
+                return None
+            starts = np.flatnonzero(buf == ord("\n")) + 1
+            starts = np.r_[[0] if prev_end else [], starts[starts < buf.size]].astype(np.int64)
+            first = buf[starts]
+            data = starts[(first != ord("#")) & (first != ord("\n")) & (first != ord("\r"))]
+            data += base
+            if header_end is None and data.size:
+                header_end, data = int(data[0]), data[1:]  # header_end: its first byte
+            data_lines.append(data)
+            prev_end = buf[-1] == ord("\n")
+            base += buf.size
+    if header_end is None:
+        return None  # no header: read whole, which names the problem
+    lines = np.concatenate(data_lines) if data_lines else np.zeros(0, dtype=np.int64)
+    _csv_header(path, columns)
+    if lines.size == 0:
+        return [(size, size, 0)]
+    cuts = [int(c) for c in lines[::part_rows]] + [size]
+    counts = [min(part_rows, lines.size - k) for k in range(0, lines.size, part_rows)]
+    return list(zip(cuts[:-1], cuts[1:], counts, strict=True))
+
+
+def _csv_header(path: Path, columns: Sequence[str] | None) -> list[str]:
+    names = list(pd.read_csv(path, comment="#", nrows=0).columns)
+    missing = [c for c in (columns or []) if c not in names]
+    if missing:
+        raise CatalogError(f"{path}: missing column(s) {missing}; it has {names}")
+    return names
+
+
+def _read_csv_range(path: Path, part: Part, columns: Sequence[str]) -> pd.DataFrame:
+    """A CSV part: its byte range parsed under the file's header line."""
+    names = _csv_header(path, columns)
+    a, b = part.byte_range
+    with open(path, "rb") as f:
+        f.seek(a)
+        body = f.read(b - a)
+    wanted = set(columns)
+    df = pd.read_csv(io.BytesIO(body), comment="#", header=None, names=names,
+                     usecols=lambda c: c in wanted) if body.strip() else pd.DataFrame(
+        {c: [] for c in columns})
+    if len(df) != part.n_rows:  # the scan and the parser disagree on what a row is
+        raise CatalogError(f"{path}: bytes {a}..{b} parse to {len(df)} rows, not the "
+                           f"{part.n_rows} lines found there (lines of spaces only, or the "
+                           "file changed while read?); convert it to parquet")
+    return df[list(columns)]
 
 
 def _fits_sliced(path: Path) -> bool:
@@ -205,6 +286,10 @@ def read_part(part: Part, columns: Sequence[str], chunk_size: int,
         elif _fits_sliced(path):
             for s in range(part.row_start, part.row_end, chunk_size):
                 yield read_fits_rows(path, columns, s, min(s + chunk_size, part.row_end))
+        elif part.byte_range:
+            df = _read_csv_range(path, part, columns)
+            for s in range(0, len(df), chunk_size):
+                yield df.iloc[s : s + chunk_size].reset_index(drop=True)
         else:
             df = read_table(path, columns)
             for s in range(0, len(df), chunk_size):

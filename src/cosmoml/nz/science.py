@@ -6,9 +6,10 @@ tomographic bins and the stacked n(z)). :class:`ScienceFiles` gives the first a 
 random sample of ``sample_rows`` rows (with millions of science objects the weights'
 noise is set by the training set, not by the science sample), and the second the whole
 catalogue in blocks of ``block_rows``, read part by part
-(:mod:`cosmoml.engine.parts`: parquet row groups, HDF5 slices; CSV and FITS are read
-whole). The per-object results go to ``assignments`` part by part, so memory does not
-grow with the catalogue. With ``engine="dask"`` both reads are shared among the workers of
+(:mod:`cosmoml.engine.parts`: parquet row groups, HDF5 and FITS row ranges, CSV byte
+ranges of whole lines; a compressed file, or a CSV with quoted fields, is read whole).
+The per-object results go to ``assignments`` part by part, so memory does not grow with
+the catalogue. With ``engine="dask"`` both reads are shared among the workers of
 a Dask cluster, part by part, with the same result.
 
 A run keeps what it has done in ``<assignments>.parts/`` (:attr:`ScienceFiles.state_dir`):
