@@ -191,7 +191,7 @@ def _csv_ranges(path: Path, part_rows: int, columns: Sequence[str] | None
     if file_format(path) != "csv" or str(path).lower().endswith(".gz"):
         return None
     size = path.stat().st_size
-    header_end, data_lines = None, []  # data lines' first bytes, after the header
+    header_at, data_lines = None, []  # the header's first byte; data lines' first bytes
     with open(path, "rb") as f:
         base, prev_end = 0, True  # does the byte before this block end a line?
         while block := f.read(_CSV_SCAN):
@@ -203,12 +203,12 @@ def _csv_ranges(path: Path, part_rows: int, columns: Sequence[str] | None
             first = buf[starts]
             data = starts[(first != ord("#")) & (first != ord("\n")) & (first != ord("\r"))]
             data += base
-            if header_end is None and data.size:
-                header_end, data = int(data[0]), data[1:]  # header_end: its first byte
+            if header_at is None and data.size:
+                header_at, data = int(data[0]), data[1:]
             data_lines.append(data)
             prev_end = buf[-1] == ord("\n")
             base += buf.size
-    if header_end is None:
+    if header_at is None:
         return None  # no header: read whole, which names the problem
     lines = np.concatenate(data_lines) if data_lines else np.zeros(0, dtype=np.int64)
     _csv_header(path, columns)
