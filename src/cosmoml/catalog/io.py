@@ -233,7 +233,8 @@ def read_fits_rows(path: str | os.PathLike, columns: Sequence[str] | None = None
     columns when None). Only those rows' bytes are read (a memory map of the row range; the
     rows of a FITS table are stored one after another, so the other columns of those rows
     are paged in too). Scaled columns (TSCAL/TZERO, unsigned integers) come scaled, an
-    integer column's TNULL value becomes NaN, logicals bool, text decoded.
+    integer column with TNULL values a pandas nullable integer column (as astropy's
+    ``to_pandas`` gives it), logicals bool, text decoded.
 
     Our own reader of the row range: astropy's ``FITS_rec`` copies every column of the whole
     file when the file is closed (its columns keep a reference to the memory map), which
@@ -278,9 +279,8 @@ def _fits_value(v: np.ndarray, col, converted: bool = False) -> np.ndarray:
     if v.dtype.kind == "S":
         return np.char.rstrip(np.char.decode(v, "ascii", "replace")).astype(str)
     if converted:
-        null = col.null is not None and v.dtype.kind in "iu" and isinstance(col.null, int)
-        if null and np.any(v == col.null):
-            return np.where(v == col.null, np.nan, v.astype(float))
+        if col.null is not None and v.dtype.kind in "iu" and isinstance(col.null, int):
+            return _with_nulls(v, np.asarray(v == col.null))
     else:
         rec = col.format.recformat.lstrip("1")
         if rec == "i1" and col.format.startswith(("L", "1L")):  # logical: b"T" / b"F"
@@ -294,9 +294,20 @@ def _fits_value(v: np.ndarray, col, converted: bool = False) -> np.ndarray:
                  .view(unsigned[1]) ^ unsigned[1](unsigned[0]))
         elif zero != 0 or scale != 1:
             v = v * float(scale) + float(zero)
-        if null is not None and null.any():
-            return np.where(null, np.nan, v.astype(float))
+        if null is not None:
+            return _with_nulls(v, null)
     return np.array(v, dtype=v.dtype.newbyteorder("="))  # a copy, in native byte order
+
+
+def _with_nulls(v: np.ndarray, null: np.ndarray):
+    """``v`` with its TNULL entries missing: a pandas nullable integer array (64-bit ids
+    stay exact; a float would round those above 2⁵³), or NaN in a scaled (float) column."""
+    v = np.array(v, dtype=v.dtype.newbyteorder("="))
+    if not null.any():
+        return v
+    if v.dtype.kind in "iu":
+        return pd.arrays.IntegerArray(v, null)
+    return np.where(null, np.nan, v)
 
 
 def _read_fits(path: Path, columns: Sequence[str] | None) -> pd.DataFrame:
