@@ -296,6 +296,54 @@ def test_cli_calibrate_combine(tmp_path):
     assert not (tmp_path / "x.csv").exists()
 
 
+
+def test_cli_calibrate_combine_writes_the_calibrated_sacc(tmp_path):
+    """The photo-z n(z) (nz.sacc of cosmoml nz) with each bin's Δz prior from the combined
+    calibration: a combined mean becomes the shift from the n(z)'s own mean, a dz stays."""
+    import pandas as pd
+    import sacc
+
+    from cosmoml.nz.export import write_sacc_nz
+
+    from .test_cli import run
+
+    grid = np.linspace(0, 3, 601)
+    nz = np.stack([np.exp(-0.5 * ((grid - m) / 0.08) ** 2) for m in (0.4, 0.7)])
+    nz /= np.trapezoid(nz, grid)[:, None]
+    write_sacc_nz(tmp_path / "nz.sacc", grid, nz, [0.01, 0.01])
+    means = pd.DataFrame({"method": ["deep", "deep", "wz", "wz"], "bin": [0, 1, 0, 1],
+                          "mean_z": [0.41, 0.69, 0.43, 0.69],
+                          "sigma": [0.01, 0.02, 0.02, 0.02]})
+    means.to_csv(tmp_path / "m.csv", index=False)
+    out = tmp_path / "cal.sacc"
+    r = run("calibrate", "combine", tmp_path / "m.csv", "--output", tmp_path / "c.csv",
+            "--nz-sacc", tmp_path / "nz.sacc", "--sacc-output", out)
+    assert r.returncode == 0, r.stderr
+    c = pd.read_csv(tmp_path / "c.csv")
+    s = sacc.Sacc.load_fits(str(out))
+    dz = s.tracer_uncertainties["delta_z"]
+    assert dz.tracer_names == ["source_0", "source_1"]
+    np.testing.assert_allclose(dz.mean, c["mean_z_combined"] - [0.4, 0.7], atol=1e-6)
+    assert dz.mean[0] == pytest.approx((0.41 * 4 + 0.43) / 5 - 0.4, abs=1e-6)
+    np.testing.assert_allclose(np.diag(dz.linear_transformation), c["sigma_combined"])
+    np.testing.assert_allclose(s.tracers["source_1"].nz, nz[1])  # the n(z) unchanged
+    assert "m.csv" in s.metadata["delta_z_from"]
+    # shifts are taken as they are; a bin left uncalibrated writes nothing
+    means.rename(columns={"mean_z": "dz"}).to_csv(tmp_path / "d.csv", index=False)
+    r = run("calibrate", "combine", tmp_path / "d.csv", "--nz-sacc", tmp_path / "nz.sacc",
+            "--sacc-output", tmp_path / "d.sacc")
+    assert r.returncode == 0, r.stderr
+    d = sacc.Sacc.load_fits(str(tmp_path / "d.sacc")).tracer_uncertainties["delta_z"]
+    assert d.mean[1] == pytest.approx(0.69, abs=1e-9)
+    means[means["bin"] == 0].to_csv(tmp_path / "one.csv", index=False)
+    r = run("calibrate", "combine", tmp_path / "one.csv", "--nz-sacc", tmp_path / "nz.sacc",
+            "--sacc-output", tmp_path / "x.sacc", "--output", tmp_path / "x.csv")
+    assert r.returncode == 2 and "no calibration of bin(s) [1]" in r.stderr
+    assert not (tmp_path / "x.sacc").exists() and not (tmp_path / "x.csv").exists()
+    r = run("calibrate", "combine", tmp_path / "m.csv", "--nz-sacc", tmp_path / "nz.sacc")
+    assert r.returncode == 2 and "--sacc-output" in r.stderr
+
+
 def test_cli_calibrate_deepfield_from_files(wide_deep, tmp_path):
     """The deep field as files: a saved model, the deep catalogue (labels, patches, a
     validation spec-z for half of it); the CLI degrades, selects, bins and calibrates."""

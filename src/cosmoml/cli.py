@@ -609,12 +609,17 @@ def calibrate_combine_cmd(
     p_threshold: float = typer.Option(0.01, help="χ² p-value below which a bin's methods "
                                       "are inconsistent."),
     inflate: bool = typer.Option(True, help="Inflate an inconsistent bin's σ by √(χ²/dof)."),
+    nz_sacc: Path = typer.Option(None, help="The photo-z n(z) as cosmoml nz writes it "
+                                 "(nz.sacc): written again to --sacc-output with each bin's "
+                                 "Δz prior from the combination."),
+    sacc_output: Path = typer.Option(None, help="Where to write the calibrated SACC file."),
 ) -> None:
     """Inverse-variance combination of per-bin Δz from several methods, with a χ²
-    consistency test per bin (DES Y1's table)."""
+    consistency test per bin (DES Y1's table); with --nz-sacc, the photo-z n(z) with the
+    combined Δz priors, ready for a likelihood."""
     from cosmoml.workflows_calibration import combine_file
 
-    table = combine_file(list(shifts), output, p_threshold, inflate)
+    table = combine_file(list(shifts), output, p_threshold, inflate, nz_sacc, sacc_output)
     v = "dz" if "dz_combined" in table.columns else "mean_z"
     t = Table(title="combined mean redshifts" if v == "mean_z" else
               "combined mean-redshift shifts")

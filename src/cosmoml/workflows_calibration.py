@@ -24,6 +24,8 @@ def combine_file(
     output: str | os.PathLike | None = None,
     p_threshold: float = 0.01,
     inflate: bool = True,
+    nz_sacc: str | os.PathLike | None = None,
+    sacc_output: str | os.PathLike | None = None,
 ) -> pd.DataFrame:
     """Combine per-bin measurements from one or more CSV (or parquet) files in long format
     — one row per method and bin with columns ``method``, ``bin``, ``sigma`` and the value,
@@ -31,7 +33,13 @@ def combine_file(
     write) — into the table of :func:`cosmoml.nz.combine.combine_shifts` (for ``mean_z``
     its ``dz_*`` columns are named ``mean_z_*``); write it as CSV to ``output``
     (atomically). Combine like with like: a clustering mean within a window is not a
-    deep-field mean over the whole bin unless the n(z) has no tails outside the window."""
+    deep-field mean over the whole bin unless the n(z) has no tails outside the window.
+    ``nz_sacc`` and ``sacc_output``: the photo-z n(z) of ``cosmoml nz`` (``nz.sacc``)
+    written again with each bin's Δz prior from the combination
+    (:func:`cosmoml.nz.export.calibrate_sacc`), the form a likelihood takes it in."""
+    if (nz_sacc is None) != (sacc_output is None):
+        raise ConfigError("give both the n(z) SACC file and where to write the calibrated "
+                          "one (--nz-sacc and --sacc-output), or neither")
     paths = [Path(p) for p in (path if isinstance(path, list | tuple) else [path])]
     frames, value = [], None
     for p in paths:
@@ -67,6 +75,11 @@ def combine_file(
         raise CatalogError(f"{df['_file'].iloc[i]}: row {df['_row'].iloc[i]}: a second value "
                            f"for method {df['method'].iloc[i]!r}, bin {int(df['bin'].iloc[i])}")
     table = combine_long(df, value, p_threshold, inflate)
+    if nz_sacc is not None:
+        from cosmoml.nz.export import calibrate_sacc
+
+        calibrate_sacc(nz_sacc, table, sacc_output,
+                       source=", ".join(str(p) for p in paths))
     if output is not None:
         with atomic_path(output) as tmp:
             table.to_csv(tmp, index=False)
