@@ -325,17 +325,24 @@ def test_hats_catalogue_input(setup, tmp_path):
 
 
 def test_fits_input_is_sliced(setup, tmp_path):
-    """A FITS catalogue is predicted in row-range parts, like HDF5 (a .fits.gz whole)."""
-    from astropy.table import Table
+    """A FITS catalogue is predicted in row-range parts, like HDF5 (a .fits.gz whole); 64-bit
+    ids with nulls (TNULL) come out exact, the nulls missing."""
+    from astropy.table import MaskedColumn, Table
 
     d, model, photo = setup
-    Table.from_pandas(photo.iloc[:1000]).write(tmp_path / "cat.fits")
+    t = Table.from_pandas(photo.iloc[:1000])
+    big = np.arange(1000, dtype=np.int64) + 2**62 + 1  # not representable as float64
+    t["id"] = MaskedColumn(big, mask=np.arange(1000) % 250 == 7)
+    t.write(tmp_path / "cat.fits")
     want = model.predict_frame(photo.iloc[:1000])["z_median"]
     res = run_predict(d / "m.cosmoml", tmp_path / "cat.fits", tmp_path / "o", chunk_size=128,
                       part_rows=300)
     assert len(res["parts"]) == 4 and res["output_rows"] == 1000
-    np.testing.assert_array_equal(read_dataset(tmp_path / "o")["z_median"], want)
-    Table.from_pandas(photo.iloc[:1000]).write(tmp_path / "cat.fits.gz")
+    got = read_dataset(tmp_path / "o")
+    np.testing.assert_array_equal(got["z_median"], want)
+    assert got["id"].isna().sum() == 4 and got["id"][8] == big[8]
+    assert (got["id"][~t["id"].mask] == big[~t["id"].mask]).all()
+    t.write(tmp_path / "cat.fits.gz")
     res = run_predict(d / "m.cosmoml", tmp_path / "cat.fits.gz", tmp_path / "gz",
                       chunk_size=128, part_rows=300)
     assert len(res["parts"]) == 1

@@ -209,3 +209,16 @@ def test_training_without_enough_detections_names_the_file_and_columns():
     holes.loc[19, "mag_g_lsst"] = train.loc[19, "mag_g_lsst"]
     model = PhotoZModel("knn", policy="drop").fit(holes, cols, source="spec.fits")
     assert model.training_["n_used"] == 20
+
+
+def test_a_nullable_id_column_passes_through_exactly(saved, train_test):
+    """64-bit ids with missing values (a FITS TNULL, a nullable column) are not rounded
+    through float64."""
+    import pandas as pd
+
+    _, test = train_test
+    big = np.arange(len(test), dtype=np.int64) + 2**62 + 1
+    df = test.assign(id=pd.arrays.IntegerArray(big, np.arange(len(test)) == 3))
+    out = PhotoZModel.load(saved).predict_frame(df)
+    assert out["id"].dtype == "Int64" and pd.isna(out["id"][3])
+    assert (out["id"].drop(index=3) == np.delete(big, 3)).all()

@@ -231,7 +231,8 @@ class PhotoZModel:
             pdfs, flags = self.predict_flagged(chunk, source, bad_values)
             out = pd.DataFrame(index=range(len(chunk)))
             if self.columns_.id_column and self.columns_.id_column in chunk.columns:
-                out[self.columns_.id_column] = chunk[self.columns_.id_column].to_numpy()
+                # .array keeps a nullable id column exact (to_numpy: float with NaN)
+                out[self.columns_.id_column] = chunk[self.columns_.id_column].array
             for k, v in pdfs.point_estimates().items():
                 out[k] = v
             out["flag"] = flags

@@ -67,7 +67,7 @@ def chunk_table(model: PhotoZModel, chunk, with_pdf: bool, pdf_encoding: str,
     cols = {}
     id_col = model.columns_.id_column
     if id_col and id_col in chunk.columns:
-        cols[id_col] = pa.array(chunk[id_col].to_numpy())
+        cols[id_col] = pa.Array.from_pandas(chunk[id_col])  # a nullable id stays exact
     name, n = parse_encoding(pdf_encoding)
     levels = quantile_levels(n) if with_pdf and name == "quantiles" else None
     estimates = pdfs.point_estimates(levels)  # one CDF pass for both

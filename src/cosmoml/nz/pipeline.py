@@ -778,7 +778,7 @@ def _assignments(df: pd.DataFrame, id_column: str | None, bins, z_point, covered
     out = pd.DataFrame({"bin": np.asarray(bins).astype(np.int16), "z_phot": z_point,
                         "covered": covered})
     if id_column and id_column in df.columns:
-        out.insert(0, id_column, df[id_column].to_numpy())
+        out.insert(0, id_column, df[id_column].array)  # a nullable id stays exact
     return out
 
 
