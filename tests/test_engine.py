@@ -406,3 +406,22 @@ def test_a_bad_part_in_strict_mode_leaves_no_parts_of_the_run(setup, tmp_path, e
                     part_rows=300, bad_values="raise", threads=threads, engine=engine)
     assert not list(out.glob("part-*")) and not list(out.glob(".*"))
     assert json.loads((out / MANIFEST).read_text())["parts"] == []
+
+
+
+def test_parquet_ids_with_nulls_stay_exact(setup, tmp_path):
+    """A parquet id column of 64-bit integers with nulls (pyarrow's to_pandas would make it
+    float64) is read and passed through exactly, whole and part by part."""
+    from cosmoml.catalog.io import read_table
+
+    d, _, photo = setup
+    big = np.arange(600, dtype=np.int64) + 2**62 + 1
+    table = pa.Table.from_pandas(photo.iloc[:600].drop(columns="id"), preserve_index=False)
+    table = table.append_column("id", pa.array(big, mask=np.arange(600) % 100 == 3))
+    pq.write_table(table, tmp_path / "cat.parquet", row_group_size=200)
+    whole = read_table(tmp_path / "cat.parquet")
+    assert whole["id"].dtype == "Int64" and whole["id"][4] == big[4]
+    run_predict(d / "m.cosmoml", tmp_path / "cat.parquet", tmp_path / "o", part_rows=200)
+    ids = pa.concat_tables([pq.read_table(p) for p in sorted((tmp_path / "o").glob(
+        "part-*.parquet"))]).column("id").to_pylist()
+    assert ids == [None if i % 100 == 3 else int(v) for i, v in enumerate(big)]

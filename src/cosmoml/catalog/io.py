@@ -121,7 +121,26 @@ def _read_parquet(path: Path, columns: Sequence[str] | None) -> pd.DataFrame:
         missing = [c for c in columns if c not in names]
         if missing:
             raise CatalogError(f"{path}: missing column(s) {missing}; it has {names}")
-    return pq.read_table(path, columns=list(columns) if columns else None).to_pandas()
+    return arrow_frame(pq.read_table(path, columns=list(columns) if columns else None))
+
+
+#: pandas' nullable integer types, by Arrow integer type
+_NULLABLE_INT = {pa.int8(): pd.Int8Dtype(), pa.int16(): pd.Int16Dtype(),
+                 pa.int32(): pd.Int32Dtype(), pa.int64(): pd.Int64Dtype(),
+                 pa.uint8(): pd.UInt8Dtype(), pa.uint16(): pd.UInt16Dtype(),
+                 pa.uint32(): pd.UInt32Dtype(), pa.uint64(): pd.UInt64Dtype()}
+
+
+def arrow_frame(table: pa.Table | pa.RecordBatch) -> pd.DataFrame:
+    """An Arrow table as a DataFrame; an integer column holding nulls becomes a pandas
+    nullable integer column (pyarrow's default, float64 with NaN, rounds 64-bit ids above
+    2⁵³)."""
+    df = table.to_pandas()
+    for i, field in enumerate(table.schema):
+        col = table.column(i)
+        if pa.types.is_integer(field.type) and col.null_count:
+            df[field.name] = col.to_pandas(types_mapper=_NULLABLE_INT.get).array
+    return df
 
 
 def _hdf5_group(f: h5py.File, group: str | None, path: Path) -> h5py.Group:

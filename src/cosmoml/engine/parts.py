@@ -24,7 +24,14 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
-from cosmoml.catalog.io import _hdf5_group, file_format, fits_rows, read_fits_rows, read_table
+from cosmoml.catalog.io import (
+    _hdf5_group,
+    arrow_frame,
+    file_format,
+    fits_rows,
+    read_fits_rows,
+    read_table,
+)
 from cosmoml.errors import CatalogError
 
 
@@ -276,7 +283,7 @@ def read_part(part: Part, columns: Sequence[str], chunk_size: int,
                 raise CatalogError(f"{path}: missing column(s) {missing}")
             for batch in pf.iter_batches(batch_size=chunk_size, row_groups=list(part.groups),
                                          columns=list(columns)):
-                yield batch.to_pandas()
+                yield arrow_frame(batch)
         elif fmt == "hdf5":
             with h5py.File(path, "r") as f:
                 g = _hdf5_group(f, group, path)
