@@ -216,6 +216,11 @@ def as_frame(table, source: str = "catalogue") -> pd.DataFrame:
                        "dict of columns")
 
 
+def compressed(path: str | os.PathLike) -> bool:
+    """A gzipped catalogue (``.gz``): read whole, it cannot be mapped or split."""
+    return str(path).lower().endswith(".gz")
+
+
 @contextmanager
 def _fits_table(path: Path) -> Iterator:
     """The first table HDU of a FITS file (as astropy's ``Table.read`` picks it), its
@@ -277,7 +282,7 @@ def read_fits_rows(path: str | os.PathLike, columns: Sequence[str] | None = None
         hi = max(hi, lo)
         raw_dtype = None if isinstance(hdu, fits.TableHDU) \
             else hdu.columns.dtype.newbyteorder(">")  # FITS stores big-endian
-        if raw_dtype is None or str(path).lower().endswith(".gz") \
+        if raw_dtype is None or compressed(path) \
                 or raw_dtype.itemsize != hdu.header["NAXIS1"]:  # a layout we do not map
             data = hdu.data[lo:hi]
             return pd.DataFrame({c: _fits_value(data.field(c), cols[c], converted=True)

@@ -27,8 +27,10 @@ import pyarrow.parquet as pq
 from cosmoml.catalog.io import (
     _hdf5_group,
     arrow_frame,
+    compressed,
     file_format,
     fits_rows,
+    read_columns,
     read_fits_rows,
     read_table,
 )
@@ -195,8 +197,9 @@ def _csv_ranges(path: Path, part_rows: int, columns: Sequence[str] | None
     file is not split: not a plain CSV, or it holds a double quote (a quoted field may hold
     a line break, which this scan would take for a new row). The header's columns are
     checked here."""
-    if file_format(path) != "csv" or str(path).lower().endswith(".gz"):
+    if file_format(path) != "csv" or compressed(path):
         return None
+    _csv_header(path, columns)  # a missing column is said before the scan
     size = path.stat().st_size
     header_at, data_lines = None, []  # the header's first byte; data lines' first bytes
     with open(path, "rb") as f:
@@ -218,7 +221,6 @@ def _csv_ranges(path: Path, part_rows: int, columns: Sequence[str] | None
     if header_at is None:
         return None  # no header: read whole, which names the problem
     lines = np.concatenate(data_lines) if data_lines else np.zeros(0, dtype=np.int64)
-    _csv_header(path, columns)
     if lines.size == 0:
         return [(size, size, 0)]
     cuts = [int(c) for c in lines[::part_rows]] + [size]
@@ -227,7 +229,8 @@ def _csv_ranges(path: Path, part_rows: int, columns: Sequence[str] | None
 
 
 def _csv_header(path: Path, columns: Sequence[str] | None) -> list[str]:
-    names = list(pd.read_csv(path, comment="#", nrows=0).columns)
+    """The CSV file's column names (:func:`read_columns`), ``columns`` checked among them."""
+    names = read_columns(path)
     missing = [c for c in (columns or []) if c not in names]
     if missing:
         raise CatalogError(f"{path}: missing column(s) {missing}; it has {names}")
@@ -254,7 +257,7 @@ def _read_csv_range(path: Path, part: Part, columns: Sequence[str]) -> pd.DataFr
 
 def _fits_sliced(path: Path) -> bool:
     """A FITS file read by row ranges (memory mapped); a compressed one is read whole."""
-    return file_format(path) == "fits" and not str(path).lower().endswith(".gz")
+    return file_format(path) == "fits" and not compressed(path)
 
 
 def _hdf5_rows(path: Path, group: str | None, columns: Sequence[str] | None) -> int:

@@ -27,9 +27,9 @@ from threadpoolctl import threadpool_limits
 from cosmoml.errors import ConfigError
 from cosmoml.pdf import PDFs, _trapz_weights, make_grid, normalise
 
-#: Temperatures tried by the PIT calibration.
 #: fewest training objects an estimator is fitted on
 MIN_OBJECTS = 20
+#: Temperatures tried by the PIT calibration.
 TEMPERATURES = np.exp(np.linspace(np.log(0.1), np.log(10.0), 81))
 
 

@@ -20,6 +20,7 @@ import numpy as np
 
 from cosmoml.catalog.io import atomic_path
 from cosmoml.errors import ConfigError
+from cosmoml.nz.methods import mean_z
 from cosmoml.pdf import PDFs
 
 
@@ -171,11 +172,11 @@ def calibrate_sacc(nz_sacc: str | os.PathLike, combined, output: str | os.PathLi
         if value == "dz_combined":
             shift.append(float(r.dz_combined))
         else:
-            norm = np.trapezoid(t.nz, t.z)
-            if not norm > 0:
+            own = float(mean_z(np.asarray(t.nz, dtype=float), np.asarray(t.z, dtype=float))[0])
+            if not np.isfinite(own):
                 raise ConfigError(f"{path}: bin {b}'s n(z) is empty; its mean cannot be "
                                   "calibrated")
-            shift.append(float(r.mean_z_combined) - float(np.trapezoid(t.z * t.nz, t.z) / norm))
+            shift.append(float(r.mean_z_combined) - own)
         sigma.append(float(r.sigma_combined))
     names = [tracers[b].name for b in bins]
     s.tracer_uncertainties.pop("delta_z", None)
