@@ -192,6 +192,10 @@ def test_tables_in_python_are_accepted_at_the_edges():
     for a, b in zip(shift_features(t, Table.from_pandas(test), cols)[:3],
                     shift_features(train, test, cols)[:3], strict=True):
         np.testing.assert_array_equal(a, b)
+    # a pyarrow Table's integer column with nulls stays integer (64-bit ids exact)
+    ids = pa.array([2**62 + 1, None, 2**62 + 3], pa.int64())
+    got = as_frame(pa.table({"id": ids}))["id"]
+    assert got.dtype == "Int64" and got[0] == 2**62 + 1 and pd.isna(got[1])
     with pytest.raises(CatalogError, match="spec.txt: a list is not a table"):
         as_frame([1, 2], "spec.txt")
 

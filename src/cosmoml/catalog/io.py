@@ -199,7 +199,7 @@ def as_frame(table, source: str = "catalogue") -> pd.DataFrame:
     if isinstance(table, pd.DataFrame):
         return table
     if isinstance(table, pa.Table):
-        return table.to_pandas()
+        return arrow_frame(table)
     if isinstance(table, np.ndarray) and table.dtype.names:
         return pd.DataFrame({n: table[n] for n in table.dtype.names if table[n].ndim == 1})
     if isinstance(table, dict):
