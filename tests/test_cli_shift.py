@@ -221,11 +221,12 @@ def test_shift_weights_success_follow_the_redshift_dependent_success(pair):
     true = 1 / curve.probability(spec["i"].to_numpy(), spec["redshift"].to_numpy())
     z = spec["z_spec"].to_numpy()
     # beyond the step the true weights are 6.3x those below it (magnitudes differ too): the
-    # fitted ones, from 1,622 objects, give 5.9x; Lima's (photometry only) 4.2x
+    # fitted ones, from 1,622 objects, give 6.9x (with 10x the default smoothing: at the
+    # default a few labels took the weight, 57x, and the fit raised it); Lima's 4.2x
     got = w[z > 1.3].mean() / w[z < 0.7].mean()
     want = true[z > 1.3].mean() / true[z < 0.7].mean()
     assert 0.8 * want < got < 1.2 * want, (got, want)
-    # the weighted spec-z mean moves to the science sample's: -0.088 -> -0.012 (the true
+    # the weighted spec-z mean moves to the science sample's: -0.088 -> -0.005 (the true
     # weights: -0.010; Lima's: -0.032)
     z_sci = sci["redshift"].mean()
     assert abs(np.average(z, weights=w) - z_sci) < 0.2 * abs(z.mean() - z_sci)

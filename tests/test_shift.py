@@ -175,7 +175,7 @@ def test_success_weights_recover_label_dependent_selection(label_selected):
     assert bias(np.ones_like(z_t)) < -0.1  # the selection's own bias
     lima = correct("lima", X_t, X_s).weights
     assert abs(bias(lima)) > 0.025  # photometry-only weights cannot remove it (measured -0.034)
-    assert abs(bias(c.weights)) < 0.006  # measured -0.0018; the oracle 1/s gives -0.0058
+    assert abs(bias(c.weights)) < 0.006  # measured +0.0021; the oracle 1/s gives -0.0058
     def beyond(w):  # error on the fraction beyond the step (Lima -0.050, oracle -0.013)
         return np.average(z_t > 1.2, weights=w) - np.mean(z_s > 1.2)
     assert abs(beyond(c.weights)) < min(0.025, abs(beyond(lima)) / 2)  # measured -0.018
@@ -185,43 +185,83 @@ def test_success_weights_recover_label_dependent_selection(label_selected):
     true = oracle[z_t > 1.3].mean() / oracle[z_t < 0.8].mean()
     assert abs(ratio / true - 1) < 0.1
     assert c.info["balance_chi2"] < 0.2 * c.info["balance_chi2_unweighted"]
-    # the balance χ² per cell says whether the model fits: ~0.75 here; a selection on the
-    # colour's own noise (outside the model) gives 2.6
+    # the balance χ² per cell says whether the model fits: 0.96 here (unweighted 25); a
+    # selection on the colour's own noise (outside the model) gives 3.2
     assert c.info["balance_chi2"] / c.info["n_cells_used"] < 1.2
     keep = np.random.default_rng(2).random(len(z_t)) < np.where(X_t[:, 1] > z_t, 1.0, 0.3)
     wrong = correct("success", X_t[keep], X_s, z_train=z_t[keep], random_state=0)
     assert wrong.info["balance_chi2"] / wrong.info["n_cells_used"] > 2.0
 
 
-def test_success_weight_uncertainty_matches_refits(label_selected):
-    # the Laplace covariance of the success surface against the spread of refits on
-    # bootstrap resamples of both samples, for the log ratio of the mean weights beyond
-    # and below the step (the quantity the correction exists for): measured 0.059 vs 0.061
-    # (30 refits; the fit's own variances instead of the weighted counts' give 0.039)
-    from scipy.interpolate import RegularGridInterpolator
+def _label_selected(seed: int, n: int = 60_000, tail: float = 0.0):
+    """One survey like ``label_selected``'s (training, its labels, science, its truth and
+    the true 1/s); ``tail``: a fraction of objects at 1.6 < z < 2.2 whose colours are
+    those of z = 0.2–0.5 (Balmer/Lyman-break interlopers), which the success fails
+    (0.3) for 1.5 < z < 2.3."""
+    rng = np.random.default_rng(seed)
+    z = rng.gamma(4, 0.15 if tail else 0.22, n)
+    far = rng.random(n) < tail
+    z[far] = rng.uniform(1.6, 2.2, far.sum())
+    zc = np.where(far, rng.uniform(0.2, 0.5, n), z)
+    noise = 0.15 if tail else 0.3
+    X = np.c_[rng.uniform(20, 24, n), zc + rng.normal(0, noise, n),
+              np.sin(2 * zc) + rng.normal(0, noise, n)]
+    sci = np.arange(n) < n // 2
+    s = 0.9 / (1 + np.exp((X[:, 0] - 23) / 0.5)) * np.interp(z, [0.9, 1.2], [1.0, 0.25])
+    if tail:
+        s = 0.5 / (1 + np.exp((X[:, 0] - 23) / 0.5)) * np.where((z > 1.5) & (z < 2.3), 0.3,
+                                                                  1.0)
+    keep = ~sci & (rng.random(n) < s)
+    return X[keep], z[keep], X[sci], z[sci], 1 / s[keep]
 
-    X_t, z_t, X_s, _, _ = label_selected
-    hi, lo = z_t > 1.3, z_t < 0.8
 
-    def log_ratio(w):
-        return np.log(w[hi].mean()) - np.log(w[lo].mean())
+def test_success_weight_uncertainty_covers_the_spread_of_surveys():
+    # the covariance of the success surface against the spread of fits to independent
+    # surveys, for the log ratio of the mean weights beyond and below the step (the
+    # quantity the correction exists for). Measured: median reported 0.107 against a
+    # spread of 0.081 over these 12 surveys of 30k objects: conservative by 1.3× (by
+    # hand, with 10× less smoothing 2.9×: the linearised sandwich overstates the spread
+    # in the weakly identified directions the penalty holds). Not bootstrap refits: a
+    # resample puts copies of one object in both folds, so its label enters its own
+    # instrument.
+    fits, reported = [], []
+    for r in range(12):
+        X_t, z_t, X_s, _, _ = _label_selected(500 + r, 30_000)
+        hi, lo = z_t > 1.3, z_t < 0.8
 
-    c = correct("success", X_t, X_s, z_train=z_t, random_state=0)
-    draws = list(c.weight_draws())
-    assert len(draws) == 50 and all(abs(w.mean() - 1) < 1e-9 for w in draws)
-    laplace = np.std([log_ratio(w) for w in draws], ddof=1)
-    refits = []
-    for b in range(20):
-        r = np.random.default_rng(100 + b)
-        it, js = r.integers(0, len(z_t), len(z_t)), r.integers(0, len(X_s), len(X_s))
-        cb = correct("success", X_t[it], X_s[js], z_train=z_t[it], random_state=b)
-        m_nodes, z_nodes = cb.info["mag_nodes"], cb.info["z_nodes"]
-        surface = RegularGridInterpolator((m_nodes, z_nodes), cb.info["log_weight"])
-        pts = np.c_[np.clip(X_t[:, 0], m_nodes[0], m_nodes[-1]),
-                    np.clip(z_t, z_nodes[0], z_nodes[-1])]
-        refits.append(log_ratio(np.exp(surface(pts))))
-    assert 0.7 < laplace / np.std(refits, ddof=1) < 1.4
+        def log_ratio(w, hi=hi, lo=lo):
+            return np.log(w[hi].mean()) - np.log(w[lo].mean())
+
+        c = correct("success", X_t, X_s, z_train=z_t, random_state=r)
+        draws = list(c.weight_draws())
+        assert len(draws) == 50 and all(abs(w.mean() - 1) < 1e-9 for w in draws)
+        fits.append(log_ratio(c.weights))
+        reported.append(np.std([log_ratio(w) for w in draws], ddof=1))
     assert c.info["log_weight_err"].shape == c.info["log_weight"].shape
+    ratio = np.median(reported) / np.std(fits, ddof=1)
+    assert 0.9 < ratio < 2.0  # never smaller than the spread; at most 2× larger
+    assert abs(np.mean(fits) - np.log(4.0)) < 0.15  # measured 1.37; the true 1/s: log 4
+
+
+def test_success_weights_give_sparse_labels_their_due():
+    # 16–31 labels beyond z = 1.5 per survey, photometrically low-z: the weighted share of
+    # that slice against the science sample's, averaged over 8 surveys, is 0.91 ± 0.11
+    # (the true weights 0.96, no weights 0.31). The χ² cell balance used before gave
+    # 0.77 ± 0.08 on the same surveys (λ/(λ+1) attenuation of one or two labels per
+    # cell) and would fail this.
+    share, true, none = [], [], []
+    for seed in range(8):
+        X_t, z_t, X_s, z_s, oracle = _label_selected(seed, 30_000, tail=0.005)
+        c = correct("success", X_t, X_s, z_train=z_t, random_state=seed)
+
+        def slice_share(w, z_t=z_t, z_s=z_s):
+            return np.average(z_t > 1.5, weights=w) / np.mean(z_s > 1.5)
+
+        share.append(slice_share(c.weights))
+        true.append(slice_share(oracle))
+        none.append(slice_share(np.ones_like(z_t)))
+    assert np.mean(none) < 0.4 and abs(np.mean(true) - 1) < 0.1
+    assert abs(np.mean(share) - 1) < 0.22  # 2 standard errors of the 8 surveys' mean
 
 
 def test_success_weights_need_labels(label_selected):
@@ -260,13 +300,14 @@ def test_success_per_survey_footprint_recovers_a_compilation(compilation):
 
     assert bias(np.ones_like(z_t)) < -0.06  # the compilation's own bias (measured -0.084)
     assert abs(bias(oracle)) < 0.01  # the true 1 / P(selected): -0.003
-    # one surface balances the cells (χ² per cell 1.2, no warning) but mimics A's colour
-    # cut through z: the mean redshift stays off (measured -0.055; Lima's -0.040)
+    # one surface balances the cells (χ² per cell 1.4, no warning) but mimics A's colour
+    # cut through z: the mean redshift stays off (measured -0.060; Lima's -0.040)
     single = correct("success", X_t, X_s, z_train=z_t, random_state=0)
     assert single.info["balance_chi2"] / single.info["n_cells_used"] < SUCCESS_MISFIT
     assert bias(single.weights) < -0.03
     # one surface per combination of survey footprints (A+B, B and a sliver of A only):
-    # measured +0.0012 (on three larger sets like this one +0.0013, +0.0004, +0.0015)
+    # measured +0.0005 (the cell-χ² fit before: +0.0012, and on three larger sets like
+    # this one +0.0013, +0.0004, +0.0015)
     per = correct("success", X_t, X_s, z_train=z_t, groups=survey, random_state=0)
     assert abs(per.weights.mean() - 1) < 1e-9 and per.weights.shape == z_t.shape
     assert abs(bias(per.weights)) < 0.01
@@ -275,7 +316,7 @@ def test_success_per_survey_footprint_recovers_a_compilation(compilation):
                for r in per.info["regions"].values())
     draws = list(per.weight_draws())
     assert len(draws) == 50 and all(abs(w.mean() - 1) < 1e-9 for w in draws)
-    spread = np.std([bias(w) for w in draws])  # the fit's own uncertainty: 0.007
+    spread = np.std([bias(w) for w in draws])  # the fit's own uncertainty: 0.0087
     assert 0 < spread < 0.01
 
 
