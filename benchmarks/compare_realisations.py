@@ -36,8 +36,11 @@ def compare(before: pd.DataFrame, after: pd.DataFrame, method: str) -> pd.DataFr
     common = b.index.intersection(a.index)
     if common.empty:
         raise SystemExit(f"no (scenario, bin, realisation) holds {method!r} in both files")
-    ref = {m: pd.concat([after[after["method"] == m], before[before["method"] == m]])
-           for m in ("none", "oracle+ppi")}
+    # each reference row once: the after file's where both hold it
+    ref = {}
+    for m in ("none", "oracle+ppi"):
+        r = pd.concat([after[after["method"] == m], before[before["method"] == m]])
+        ref[m] = r[~r.index.duplicated()]
     rows = []
     for (scen, bin_), idx in pd.Series(0, index=common).groupby(level=[0, 1]):
         idx = idx.index
@@ -53,7 +56,6 @@ def compare(before: pd.DataFrame, after: pd.DataFrame, method: str) -> pd.DataFr
                "before_pull_rms": float(np.sqrt(np.mean((db / b.loc[idx, "mean_z_err"])**2))),
                "after_pull_rms": float(np.sqrt(np.mean((da / a.loc[idx, "mean_z_err"])**2)))}
         for m, r in ref.items():
-            r = r[~r.index.duplicated()]
             there = idx.intersection(r.index)
             if len(there) == n:
                 row[f"{m}_mean"] = r.loc[idx, "delta_mean_z"].mean()
