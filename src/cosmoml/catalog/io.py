@@ -76,9 +76,7 @@ def read_table(
     except Exception as exc:  # the reader's own words, with the file named
         raise CatalogError(f"{path}: cannot be read as {fmt}: {exc}") from exc
     if columns is not None:
-        missing = [c for c in columns if c not in df.columns]
-        if missing:
-            raise CatalogError(f"{path}: missing column(s) {missing}; it has {list(df.columns)}")
+        require_columns(path, columns, list(df.columns))
         df = df[list(columns)]
     if len(df.columns) == 0:
         raise CatalogError(f"{path}: holds no columns")
@@ -115,12 +113,18 @@ def read_columns(path: str | os.PathLike, group: str | None = None) -> list[str]
     return list(read_table(path).columns)
 
 
+def require_columns(path: str | os.PathLike, columns: Sequence[str] | None,
+                    names: Sequence[str]) -> None:
+    """Raise a :class:`CatalogError` naming the file if any of ``columns`` is not among the
+    file's column ``names``."""
+    missing = [c for c in (columns or []) if c not in names]
+    if missing:
+        raise CatalogError(f"{path}: missing column(s) {missing}; it has {list(names)}")
+
+
 def _read_parquet(path: Path, columns: Sequence[str] | None) -> pd.DataFrame:
     if columns is not None:
-        names = pq.read_schema(path).names
-        missing = [c for c in columns if c not in names]
-        if missing:
-            raise CatalogError(f"{path}: missing column(s) {missing}; it has {names}")
+        require_columns(path, columns, pq.read_schema(path).names)
     return arrow_frame(pq.read_table(path, columns=list(columns) if columns else None))
 
 
@@ -171,9 +175,7 @@ def _read_hdf5(path: Path, columns: Sequence[str] | None, group: str | None) -> 
             order = [c for c in json.loads(order) if c in names]
             names = order + [c for c in names if c not in order]
         want = list(columns) if columns is not None else names
-        missing = [c for c in want if c not in names]
-        if missing:
-            raise CatalogError(f"{path}: missing column(s) {missing}; it has {names}")
+        require_columns(path, want, names)
         data = {}
         n = None
         for name in want:
@@ -272,9 +274,7 @@ def read_fits_rows(path: str | os.PathLike, columns: Sequence[str] | None = None
         cols = {c.name: c for c in hdu.columns}
         if columns is None:
             columns = [c for c, col in cols.items() if _fits_1d(col)]
-        missing = [c for c in columns if c not in cols]
-        if missing:
-            raise CatalogError(f"{path}: missing column(s) {missing}; it has {list(cols)}")
+        require_columns(path, columns, list(cols))
         for c in columns:
             if not _fits_1d(cols[c]):
                 raise CatalogError(f"{path}: column {c!r} has more than one value per row")

@@ -33,6 +33,7 @@ from cosmoml.catalog.io import (
     read_columns,
     read_fits_rows,
     read_table,
+    require_columns,
 )
 from cosmoml.errors import CatalogError
 
@@ -231,9 +232,7 @@ def _csv_ranges(path: Path, part_rows: int, columns: Sequence[str] | None
 def _csv_header(path: Path, columns: Sequence[str] | None) -> list[str]:
     """The CSV file's column names (:func:`read_columns`), ``columns`` checked among them."""
     names = read_columns(path)
-    missing = [c for c in (columns or []) if c not in names]
-    if missing:
-        raise CatalogError(f"{path}: missing column(s) {missing}; it has {names}")
+    require_columns(path, columns, names)
     return names
 
 
