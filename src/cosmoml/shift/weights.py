@@ -537,9 +537,7 @@ def _fit_success(X_train, X_sci, z, mag_index: int, n_mag: int, z_nodes, n_cells
             lambda t: np.r_[moments.residual(t) / sd, prior @ t], np.zeros(n_par),
             jac=lambda t: np.r_[moments.jacobian(t)[0] / sd[:, None], prior],
             bounds=(-5.0, 5.0), method="trf", tr_solver="lsmr")
-        w_k = np.exp(B @ res.x)
-        solved[key] = _Solved(res, prior, effective_sample_size(w_k), smooth_k, factor,
-                              w_k.max() / w_k.mean())
+        solved[key] = _Solved(res, prior, factor, np.exp(B @ res.x))
         return solved[key]
 
     # weakly identified nodes can let a handful of labels take the weight (small training
@@ -553,8 +551,7 @@ def _fit_success(X_train, X_sci, z, mag_index: int, n_mag: int, z_nodes, n_cells
                 and fit.max_weight <= SUCCESS_RUNAWAY * solve(10 * fit.factor).max_weight):
             break
         fit = more
-    res, prior, smooth_used = fit.res, fit.prior, fit.smooth
-    w = np.exp(B @ res.x)
+    res, prior, w = fit.res, fit.prior, fit.w
     # the weighted cell balance, the model's check (the fit itself never sees the cells):
     # its χ² counts the weighted counts' own variance (Σ w² per cell)
     S = np.where(T0 > 0, S, 0.0) / cell_coverage
@@ -569,7 +566,7 @@ def _fit_success(X_train, X_sci, z, mag_index: int, n_mag: int, z_nodes, n_cells
     info = {"n_cells": n_cells, "n_cells_used": n_used, "mag_nodes": m_nodes,
             "z_nodes": z_nodes, "log_weight": res.x.reshape(n_mag, n_z),
             "log_weight_err": np.sqrt(np.diag(cov_theta)).reshape(n_mag, n_z),
-            "cell_coverage": cell_coverage, "balance_chi2": chi2, "smooth": smooth_used,
+            "cell_coverage": cell_coverage, "balance_chi2": chi2, "smooth": smooth * fit.factor,
             "balance_chi2_unweighted": float(np.sum((T0 - S) ** 2 / var0)),
             "converged": bool(res.success)}
     if chi2 / n_used > SUCCESS_MISFIT:
@@ -583,15 +580,22 @@ def _fit_success(X_train, X_sci, z, mag_index: int, n_mag: int, z_nodes, n_cells
 
 
 class _Solved(NamedTuple):
-    """One penalised fit of the success surface: its ``ess`` and largest weight over
-    the mean (``max_weight``) decide the smoothing (see :func:`_fit_success`)."""
+    """One penalised fit of the success surface, with ``factor`` times the smoothing:
+    its weights' ``ess`` and largest weight over the mean (``max_weight``) decide the
+    smoothing (see :func:`_fit_success`)."""
 
     res: object
     prior: np.ndarray
-    ess: float
-    smooth: float
     factor: float
-    max_weight: float
+    w: np.ndarray
+
+    @property
+    def ess(self) -> float:
+        return effective_sample_size(self.w)
+
+    @property
+    def max_weight(self) -> float:
+        return float(self.w.max() / self.w.mean())
 
 
 @dataclass
