@@ -409,6 +409,32 @@ def test_a_bad_part_in_strict_mode_leaves_no_parts_of_the_run(setup, tmp_path, e
 
 
 
+def test_csv_ids_with_empty_fields_stay_exact(setup, tmp_path):
+    """A CSV id column of 64-bit integers with empty fields (pandas would parse it as
+    float64, rounding ids beyond 2**53) is read as nullable Int64 and passed through
+    exactly, whole and part by part; a column whose text is not all integers stays
+    float."""
+    from cosmoml.catalog.io import read_table
+
+    d, _, photo = setup
+    big = np.arange(600, dtype=np.int64) + 2**62 + 1
+    cat = photo.iloc[:600].drop(columns="id").assign(
+        id=pd.array(np.where(np.arange(600) % 100 == 3, None, big), dtype="Int64"))
+    cat.to_csv(tmp_path / "cat.csv", index=False)
+    whole = read_table(tmp_path / "cat.csv")
+    assert whole["id"].dtype == "Int64" and whole["id"][4] == big[4]
+    assert whole["id"].isna().sum() == 6
+    run_predict(d / "m.cosmoml", tmp_path / "cat.csv", tmp_path / "o", part_rows=200)
+    ids = pa.concat_tables([pq.read_table(p) for p in sorted((tmp_path / "o").glob(
+        "part-*.parquet"))]).column("id").to_pylist()
+    assert ids == [None if i % 100 == 3 else int(v) for i, v in enumerate(big)]
+    # small whole numbers with empty fields, and a fraction beyond 2**53, stay float
+    (tmp_path / "f.csv").write_text("id,x\n1,0.5\n,1.5\n9007199254740993.5,2.5\n")
+    assert read_table(tmp_path / "f.csv")["id"].dtype == np.float64
+    (tmp_path / "s.csv").write_text("id,x\n1,0.5\n,1.5\n3,2.5\n")
+    assert read_table(tmp_path / "s.csv")["id"].dtype == np.float64
+
+
 def test_parquet_ids_with_nulls_stay_exact(setup, tmp_path):
     """A parquet id column of 64-bit integers with nulls (pyarrow's to_pandas would make it
     float64) is read and passed through exactly, whole and part by part."""

@@ -69,8 +69,10 @@ def read_table(
             df = _read_fits(path, columns)
         else:
             wanted = None if columns is None else set(columns)
-            df = pd.read_csv(path, comment="#",
-                             usecols=None if wanted is None else lambda c: c in wanted)
+            df = csv_exact_ints(pd.read_csv(
+                path, comment="#", usecols=None if wanted is None else lambda c: c in wanted),
+                lambda cols: pd.read_csv(path, comment="#", usecols=cols,
+                                         dtype=dict.fromkeys(cols, str)))
     except CatalogError:
         raise
     except Exception as exc:  # the reader's own words, with the file named
@@ -81,6 +83,36 @@ def read_table(
     if len(df.columns) == 0:
         raise CatalogError(f"{path}: holds no columns")
     return df
+
+
+#: Integers beyond this are not all exact in float64.
+_EXACT_FLOAT = 2**53
+
+
+def csv_exact_ints(df: pd.DataFrame, reparse) -> pd.DataFrame:
+    """``df`` (parsed from CSV) with each column that pandas made float64 only because of
+    empty fields, and whose whole numbers reach 2⁵³ (64-bit ids, which float64 rounds),
+    read again from its text as nullable ``Int64`` — as parquet and FITS integer columns
+    with nulls are read. ``reparse(columns)``: those columns parsed from the same text as
+    strings. A column whose text is not all integers stays as it was."""
+    cols = []
+    for c in df.columns:
+        v = df[c]
+        if v.dtype == np.float64 and v.isna().any():
+            x = v.dropna().to_numpy()
+            if x.size and np.all(x == np.floor(x)) and np.abs(x).max() >= _EXACT_FLOAT:
+                cols.append(c)
+    if not cols:
+        return df
+    text = reparse(cols)
+    exact = {}
+    for c in cols:
+        try:  # Python's int of the text: exact, and an error for "1.5" or "1e18"
+            exact[c] = pd.array([None if pd.isna(t) else int(t) for t in text[c]],
+                                dtype="Int64")
+        except (ValueError, TypeError, OverflowError):
+            continue
+    return df.assign(**exact) if len(text) == len(df) else df
 
 
 def read_columns(path: str | os.PathLike, group: str | None = None) -> list[str]:
