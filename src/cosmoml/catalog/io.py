@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -89,7 +89,8 @@ def read_table(
 _EXACT_FLOAT = 2**53
 
 
-def csv_exact_ints(df: pd.DataFrame, reparse) -> pd.DataFrame:
+def csv_exact_ints(df: pd.DataFrame, reparse: Callable[[list[str]], pd.DataFrame]
+                   ) -> pd.DataFrame:
     """``df`` (parsed from CSV) with each column that pandas made float64 only because of
     empty fields, and whose whole numbers reach 2⁵³ (64-bit ids, which float64 rounds),
     read again from its text as nullable ``Int64`` — as parquet and FITS integer columns
