@@ -451,3 +451,27 @@ def test_parquet_ids_with_nulls_stay_exact(setup, tmp_path):
     ids = pa.concat_tables([pq.read_table(p) for p in sorted((tmp_path / "o").glob(
         "part-*.parquet"))]).column("id").to_pylist()
     assert ids == [None if i % 100 == 3 else int(v) for i, v in enumerate(big)]
+
+
+def test_parts_name_a_missing_column_and_the_columns_there(tmp_path):
+    """Planning or reading parts of parquet and HDF5 files: a missing column (or an HDF5
+    group asked for as a column) is an error naming the file, the column and the file's
+    columns."""
+    import h5py
+
+    from cosmoml.engine.parts import read_part
+
+    pq.write_table(pa.table({"a": np.arange(10.0)}), tmp_path / "p.parquet")
+    with h5py.File(tmp_path / "h.h5", "w") as f:
+        f["a"] = np.arange(10.0)
+        f.create_group("sub")
+    for name in ("p.parquet", "h.h5"):
+        for col in ("nope", "sub"):
+            with pytest.raises(CatalogError, match=rf"{name}: missing column\(s\) "
+                               rf"\['{col}'\]; it has \['a'\]"):
+                list(read_part(plan_parts([tmp_path / name], part_rows=5, columns=[col])[0],
+                               [col], 5))
+    parts = plan_parts([tmp_path / "p.parquet"], part_rows=5, columns=["a"])
+    with pytest.raises(CatalogError,
+                       match=r"p.parquet: missing column\(s\) \['b'\]; it has \['a'\]"):
+        list(read_part(parts[0], ["b"], 5))

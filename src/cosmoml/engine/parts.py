@@ -266,10 +266,9 @@ def _fits_sliced(path: Path) -> bool:
 def _hdf5_rows(path: Path, group: str | None, columns: Sequence[str] | None) -> int:
     with h5py.File(path, "r") as f:
         g = _hdf5_group(f, group, path)
-        names = list(columns) if columns else [k for k in g if isinstance(g[k], h5py.Dataset)]
-        missing = [c for c in names if c not in g]
-        if missing:
-            raise CatalogError(f"{path}: missing column(s) {missing}")
+        have = [k for k in g if isinstance(g[k], h5py.Dataset)]
+        require_columns(path, columns, have)
+        names = list(columns) if columns else have
         lengths = {len(g[c]) for c in names}
         if len(lengths) > 1:
             raise CatalogError(f"{path}: columns have different lengths {sorted(lengths)}")
@@ -284,9 +283,7 @@ def read_part(part: Part, columns: Sequence[str], chunk_size: int,
     try:
         if fmt == "parquet":
             pf = pq.ParquetFile(path)
-            missing = [c for c in columns if c not in pf.schema_arrow.names]
-            if missing:
-                raise CatalogError(f"{path}: missing column(s) {missing}")
+            require_columns(path, columns, pf.schema_arrow.names)
             for batch in pf.iter_batches(batch_size=chunk_size, row_groups=list(part.groups),
                                          columns=list(columns)):
                 yield arrow_frame(batch)
