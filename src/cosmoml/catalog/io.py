@@ -69,10 +69,8 @@ def read_table(
             df = _read_fits(path, columns)
         else:
             wanted = None if columns is None else set(columns)
-            df = csv_exact_ints(pd.read_csv(
-                path, comment="#", usecols=None if wanted is None else lambda c: c in wanted),
-                lambda cols: pd.read_csv(path, comment="#", usecols=cols,
-                                         dtype=dict.fromkeys(cols, str)))
+            df = read_csv_exact(lambda: path, comment="#",
+                                usecols=None if wanted is None else lambda c: c in wanted)
     except CatalogError:
         raise
     except Exception as exc:  # the reader's own words, with the file named
@@ -89,13 +87,13 @@ def read_table(
 _EXACT_FLOAT = 2**53
 
 
-def csv_exact_ints(df: pd.DataFrame, reparse: Callable[[list[str]], pd.DataFrame]
-                   ) -> pd.DataFrame:
-    """``df`` (parsed from CSV) with each column that pandas made float64 only because of
-    empty fields, and whose whole numbers reach 2⁵³ (64-bit ids, which float64 rounds),
-    read again from its text as nullable ``Int64`` — as parquet and FITS integer columns
-    with nulls are read. ``reparse(columns)``: those columns parsed from the same text as
-    strings. A column whose text is not all integers stays as it was."""
+def read_csv_exact(source: Callable[[], object], **kw) -> pd.DataFrame:
+    """``pd.read_csv(source(), **kw)``, except that a column pandas made float64 only
+    because of empty fields, and whose whole numbers reach 2⁵³ (64-bit ids, which float64
+    rounds), is read again from its text as nullable ``Int64`` — as parquet and FITS
+    integer columns with nulls are read. ``source()`` gives the text afresh each time (a
+    path, or a new buffer). A column whose text is not all integers stays as it was."""
+    df = pd.read_csv(source(), **kw)
     cols = []
     for c in df.columns:
         v = df[c]
@@ -105,7 +103,7 @@ def csv_exact_ints(df: pd.DataFrame, reparse: Callable[[list[str]], pd.DataFrame
                 cols.append(c)
     if not cols:
         return df
-    text = reparse(cols)
+    text = pd.read_csv(source(), **{**kw, "usecols": cols, "dtype": dict.fromkeys(cols, str)})
     exact = {}
     for c in cols:
         try:  # Python's int of the text: exact, and an error for "1.5" or "1e18"
@@ -113,7 +111,7 @@ def csv_exact_ints(df: pd.DataFrame, reparse: Callable[[list[str]], pd.DataFrame
                                 dtype="Int64")
         except (ValueError, TypeError, OverflowError):
             continue
-    return df.assign(**exact) if len(text) == len(df) else df
+    return df.assign(**exact)
 
 
 def read_columns(path: str | os.PathLike, group: str | None = None) -> list[str]:

@@ -28,10 +28,10 @@ from cosmoml.catalog.io import (
     _hdf5_group,
     arrow_frame,
     compressed,
-    csv_exact_ints,
     file_format,
     fits_rows,
     read_columns,
+    read_csv_exact,
     read_fits_rows,
     read_table,
     require_columns,
@@ -245,12 +245,9 @@ def _read_csv_range(path: Path, part: Part, columns: Sequence[str]) -> pd.DataFr
         f.seek(a)
         body = f.read(b - a)
     wanted = set(columns)
-    df = csv_exact_ints(pd.read_csv(io.BytesIO(body), comment="#", header=None, names=names,
-                                    usecols=lambda c: c in wanted),
-                        lambda cols: pd.read_csv(io.BytesIO(body), comment="#", header=None,
-                                                 names=names, usecols=cols,
-                                                 dtype=dict.fromkeys(cols, str))
-                        ) if body.strip() else pd.DataFrame({c: [] for c in columns})
+    df = read_csv_exact(lambda: io.BytesIO(body), comment="#", header=None, names=names,
+                        usecols=lambda c: c in wanted) if body.strip() else pd.DataFrame(
+        {c: [] for c in columns})
     if len(df) != part.n_rows:  # the scan and the parser disagree on what a row is
         raise CatalogError(f"{path}: bytes {a}..{b} parse to {len(df)} rows, not the "
                            f"{part.n_rows} lines found there (lines of spaces only, or the "
