@@ -391,6 +391,56 @@ def test_csv_input_is_split_into_byte_ranges(setup, tmp_path, monkeypatch):
     assert (q.row_start, q.row_end, q.byte_range) == (0, 1000, ())
 
 
+def test_compressed_and_quoted_csv_are_read_as_a_stream(setup, tmp_path, monkeypatch):
+    """A gzipped CSV file, or one with quoted fields, is one part read in chunks of at most
+    the chunk size, never whole (its rows counted by a streamed pass); the chunks have one
+    type per column (64-bit ids with empty fields exact in every chunk), the same values as
+    the whole file, and predictions equal to those of the whole file. A column of whole
+    numbers that holds a decimal further on is an error naming the column and the row."""
+    from cosmoml.catalog.io import read_table
+    from cosmoml.engine import parts as parts_module
+    from cosmoml.engine.parts import read_part
+
+    d, model, photo = setup
+    big = np.arange(1000, dtype=np.int64) + 2**62 + 1
+    cat = photo.iloc[:1000].drop(columns="id").assign(
+        id=pd.array(np.where(np.arange(1000) % 300 == 250, None, big), dtype="Int64"))
+    cat.to_csv(tmp_path / "cat.csv.gz", index=False)
+    cat.assign(note="a, b").to_csv(tmp_path / "q.csv", index=False)  # quoted fields
+    want = model.predict_frame(read_table(tmp_path / "cat.csv.gz"))["z_median"]
+
+    def whole(*a, **k):
+        raise AssertionError("read whole")
+
+    monkeypatch.setattr(parts_module, "read_table", whole)
+    cols = list(cat.columns)
+    for name in ("cat.csv.gz", "q.csv"):
+        (part,) = plan_parts([tmp_path / name], part_rows=300)
+        assert (part.row_start, part.row_end, part.byte_range) == (0, 1000, ())
+        chunks = list(read_part(part, cols, 128))
+        assert [len(c) for c in chunks] == [128] * 7 + [104]
+        assert {str(c["id"].dtype) for c in chunks} == {"Int64"}
+        assert {str(c[cols[0]].dtype) for c in chunks} == {"float64"}
+        got = pd.concat(chunks, ignore_index=True)
+        assert got["id"].to_list() == cat["id"].to_list()  # exact, nulls in place
+        pd.testing.assert_frame_equal(got, read_table(tmp_path / name, cols))
+        res = run_predict(d / "m.cosmoml", tmp_path / name, tmp_path / f"o_{name}",
+                          chunk_size=128, part_rows=300)
+        assert len(res["parts"]) == 1 and res["output_rows"] == 1000
+        out = read_dataset(tmp_path / f"o_{name}")
+        np.testing.assert_array_equal(out["z_median"], want)
+        ids = pa.concat_tables([pq.read_table(f) for f in sorted(
+            (tmp_path / f"o_{name}").glob("part-*.parquet"))]).column("id").to_pylist()
+        assert ids == [None if pd.isna(v) else int(v) for v in cat["id"]]
+    # whole numbers in the first chunks, a decimal in row 700: no silent change of type
+    mixed = cat.assign(note="a, b", flux=np.arange(1000).astype(object))
+    mixed.loc[700, "flux"] = 7.25
+    mixed.to_csv(tmp_path / "m.csv.gz", index=False)
+    (part,) = plan_parts([tmp_path / "m.csv.gz"])
+    with pytest.raises(CatalogError, match=r"m\.csv\.gz: column 'flux' .* 7\.25 in row 700"):
+        list(read_part(part, ["id", "flux"], 128))
+
+
 @pytest.mark.parametrize(("engine", "threads"), [("local", 1), ("local", 2), ("dask", None)])
 def test_a_bad_part_in_strict_mode_leaves_no_parts_of_the_run(setup, tmp_path, engine,
                                                               threads):

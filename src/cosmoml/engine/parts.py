@@ -2,11 +2,12 @@
 
 A *part* is a contiguous row range of one input file that becomes one output file:
 parquet parts are runs of whole row groups (about ``part_rows`` rows), HDF5 and FITS parts
-are row slices, CSV parts byte ranges of whole lines (found by one scan of the file), and a
-compressed FITS or CSV file, or a CSV file with quoted fields (a quoted field may hold a
-line break), is one part, read whole. Reading a part yields chunks of at most
-``chunk_size`` rows, so memory is bounded by the chunk size (parquet: by the larger of the
-chunk and one row group; CSV: by the part).
+are row slices, CSV parts byte ranges of whole lines (found by one scan of the file). A
+compressed CSV file, or one with quoted fields (a quoted field may hold a line break), is
+one part read as a stream of chunks (its rows counted by one streamed pass); a compressed
+FITS file is one part, read whole. Reading a part yields chunks of at most ``chunk_size``
+rows, so memory is bounded by the chunk size (parquet: by the larger of the chunk and one
+row group; a split CSV: by the part; a compressed FITS file: by the file).
 """
 
 from __future__ import annotations
@@ -175,6 +176,8 @@ def plan_parts(files: Sequence[Path], part_rows: int = 1_000_000, group: str | N
                     read_fits_rows(path, columns, 0, 0)  # the columns are there
                 for s in range(0, max(n, 1), part_rows):
                     parts.append(Part(len(parts), str(path), s, min(s + part_rows, n)))
+            elif fmt == "csv":  # compressed, or quoted fields: one part, streamed
+                parts.append(Part(len(parts), str(path), 0, _csv_stream_rows(path, columns)))
             else:
                 n = len(read_table(path, columns))
                 parts.append(Part(len(parts), str(path), 0, n))
@@ -255,6 +258,76 @@ def _read_csv_range(path: Path, part: Part, columns: Sequence[str]) -> pd.DataFr
     return df[list(columns)]
 
 
+#: rows per chunk of the pass that counts a streamed CSV file's rows
+_CSV_COUNT_CHUNK = 250_000
+
+
+def _csv_stream_rows(path: Path, columns: Sequence[str] | None) -> int:
+    """The number of rows of a CSV file read as a stream (compressed, or quoted fields),
+    counted by parsing its first column chunk by chunk: memory bounded by the chunk, not
+    the file (a quoted field may hold a line break, so lines are not rows)."""
+    names = _csv_header(path, columns)
+    if not names:
+        return 0
+    with pd.read_csv(path, comment="#", usecols=[names[0]], dtype=str,
+                     chunksize=_CSV_COUNT_CHUNK) as reader:
+        return sum(len(df) for df in reader)
+
+
+def _read_csv_stream(path: Path, columns: Sequence[str], chunk_size: int
+                     ) -> Iterator[pd.DataFrame]:
+    """A CSV file that cannot be split at line breaks, read as a stream of chunks of at
+    most ``chunk_size`` rows (memory bounded by the chunk, not the file).
+
+    The columns' types must not change from chunk to chunk (a part's chunks go to one
+    output file), and pandas would infer them chunk by chunk; so integers are read as
+    nullable ``Int64`` in every chunk (exact 64-bit ids, with empty fields or without),
+    decimals as float64 (NaN where empty) and text as strings. A column that holds whole
+    numbers in its first rows and decimals later is read as float64 from the first rows
+    on — the stream cannot go back — so that is an error naming the column and the row;
+    whole numbers after decimals are read as floats."""
+    _csv_header(path, columns)
+    kinds: dict[str, str] = {}  # column -> "int" or "float", from its first numbers
+    row = 0
+    with pd.read_csv(path, comment="#", usecols=list(columns), chunksize=chunk_size,
+                     dtype_backend="numpy_nullable") as reader:
+        for df in reader:
+            if df.empty:  # a file with a header and no rows: no chunks, as for other parts
+                continue
+            out = {}
+            for c in columns:
+                v = df[c]
+                kind = kinds.get(c)
+                if pd.api.types.is_integer_dtype(v.dtype):
+                    out[c] = (v.astype(float) if kind == "float" else v.astype("Int64")).array
+                    if kind is None and v.notna().any():
+                        kinds[c] = "int"
+                elif pd.api.types.is_float_dtype(v.dtype):
+                    x = v.to_numpy(dtype=float, na_value=np.nan)
+                    if kind == "int":
+                        whole = np.isfinite(x) & (x == np.floor(x))
+                        odd = np.flatnonzero(~np.isnan(x) & ~whole)
+                        if odd.size:
+                            k = int(odd[0])
+                            raise CatalogError(
+                                f"{path}: column {c!r} holds whole numbers in its first rows "
+                                f"and {float(x[k])!r} in row {row + k}; a compressed or "
+                                "quoted CSV file is read as a stream, which fixes a column's "
+                                "type by its first rows: write it with decimals throughout "
+                                "(e.g. 20.0) or convert the file to parquet")
+                        out[c] = v.astype("Int64").array
+                    else:
+                        out[c] = x
+                        if kind is None and v.notna().any():
+                            kinds[c] = "float"
+                elif pd.api.types.is_string_dtype(v.dtype):
+                    out[c] = v.astype(pd.StringDtype(na_value=np.nan)).array
+                else:
+                    out[c] = v.array
+            yield pd.DataFrame(out, index=pd.RangeIndex(len(df)))
+            row += len(df)
+
+
 def _fits_sliced(path: Path) -> bool:
     """A FITS file read by row ranges (memory mapped); a compressed one is read whole."""
     return file_format(path) == "fits" and not compressed(path)
@@ -297,6 +370,8 @@ def read_part(part: Part, columns: Sequence[str], chunk_size: int,
             df = _read_csv_range(path, part, columns)
             for s in range(0, len(df), chunk_size):
                 yield df.iloc[s : s + chunk_size].reset_index(drop=True)
+        elif fmt == "csv":
+            yield from _read_csv_stream(path, columns, chunk_size)
         else:
             df = read_table(path, columns)
             for s in range(0, len(df), chunk_size):
