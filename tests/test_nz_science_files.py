@@ -87,6 +87,34 @@ def test_files_read_part_by_part_give_the_in_memory_result(shifted_samples, sci_
     assert part.mean_z_all == pytest.approx(mem.mean_z_all, rel=1e-12)
 
 
+def test_a_gzipped_csv_catalogue_gives_the_parquet_result(shifted_samples, sci_file,
+                                                          tmp_path, monkeypatch):
+    """A gzipped CSV science catalogue (one part, read as a stream of blocks, never whole)
+    gives the n(z) and assignments of the same rows in parquet, a sampled correction
+    included."""
+    from cosmoml.catalog.io import read_table
+    from cosmoml.engine import parts
+
+    train, _ = shifted_samples
+    _, sci = sci_file
+    cols = ["id", *SCI_COLS.photometry_columns()]
+    sci[cols].to_csv(tmp_path / "science.csv.gz", index=False)
+    same = read_table(tmp_path / "science.csv.gz")  # the values the CSV holds
+    pq.write_table(pa.Table.from_pandas(same, preserve_index=False),
+                   tmp_path / "science.parquet", row_group_size=400)
+    kw = dict(method="lima", nz_from="ppi", cull=True, estimator="knn", n_boot=20, seed=1)
+    monkeypatch.setattr(parts, "read_table", None)  # a whole read would fail
+    runs = {}
+    for name in ("science.parquet", "science.csv.gz"):
+        files = ScienceFiles(tmp_path / name, SCI_COLS, sample_rows=N // 3, block_rows=700,
+                             assignments=tmp_path / f"a_{name}.parquet")
+        assert len(files.parts) == (1 if name.endswith(".gz") else 4)
+        runs[name] = estimate_nz(train, files, COLS, **kw)
+    pd.testing.assert_frame_equal(runs["science.csv.gz"].table, runs["science.parquet"].table)
+    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "a_science.csv.gz.parquet"),
+                                  pd.read_parquet(tmp_path / "a_science.parquet.parquet"))
+
+
 @pytest.mark.parametrize("kw", [{"method": "som"}, {"method": "lima", "nz_from": "point"}],
                          ids=["som", "point"])
 def test_som_and_point_part_by_part_give_the_in_memory_result(shifted_samples, sci_file,
