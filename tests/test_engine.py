@@ -396,7 +396,8 @@ def test_compressed_and_quoted_csv_are_read_as_a_stream(setup, tmp_path, monkeyp
     the chunk size, never whole (its rows counted by a streamed pass); the chunks have one
     type per column (64-bit ids with empty fields exact in every chunk), the same values as
     the whole file, and predictions equal to those of the whole file. A column of whole
-    numbers that holds a decimal further on is an error naming the column and the row."""
+    numbers that holds a decimal further on is an error naming the column and the row; a
+    truncated file is an error naming it, and no output directory is made."""
     from cosmoml.catalog.io import read_table
     from cosmoml.engine import parts as parts_module
     from cosmoml.engine.parts import read_part
@@ -439,6 +440,12 @@ def test_compressed_and_quoted_csv_are_read_as_a_stream(setup, tmp_path, monkeyp
     (part,) = plan_parts([tmp_path / "m.csv.gz"])
     with pytest.raises(CatalogError, match=r"m\.csv\.gz: column 'flux' .* 7\.25 in row 700"):
         list(read_part(part, ["id", "flux"], 128))
+    # a truncated file: an error naming it, and no output directory left behind
+    data = (tmp_path / "cat.csv.gz").read_bytes()
+    (tmp_path / "cut.csv.gz").write_bytes(data[: len(data) // 2])
+    with pytest.raises(CatalogError, match=r"cut\.csv\.gz: cannot be read as csv"):
+        run_predict(d / "m.cosmoml", tmp_path / "cut.csv.gz", tmp_path / "o_cut")
+    assert not (tmp_path / "o_cut").exists()
 
 
 @pytest.mark.parametrize(("engine", "threads"), [("local", 1), ("local", 2), ("dask", None)])

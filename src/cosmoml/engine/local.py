@@ -166,10 +166,6 @@ def run_predict(
         raise CatalogError(f"engine must be 'local' or 'dask', got {engine!r}")
     model_path = Path(model_path)
     model = PhotoZModel.load(model_path)
-    out = Path(output_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    for stale in out.glob(".*.tmp"):  # a killed run's unfinished files
-        stale.unlink()
     if bad_values not in ("flag", "raise"):
         raise CatalogError(f"bad_values must be 'flag' or 'raise', got {bad_values!r}")
     settings = {"chunk_size": chunk_size, "with_pdf": with_pdf, "group": group,
@@ -178,6 +174,10 @@ def run_predict(
     salt = model_sha + json.dumps(settings, sort_keys=True)
     files = expand_inputs(inputs)
     parts = plan_parts(files, part_rows, group, skip_bad=skip_bad_parts)
+    out = Path(output_dir)  # made once the inputs are known to be readable
+    out.mkdir(parents=True, exist_ok=True)
+    for stale in out.glob(".*.tmp"):  # a killed run's unfinished files
+        stale.unlink()
     previous = _read_manifest(out)
     if previous.get("format_version") != FORMAT_VERSION:
         previous = {}  # another layout: recompute everything
