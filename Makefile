@@ -45,6 +45,7 @@ bench-files: $(STAMP)
 	$(BIN)/python benchmarks/file_parts.py --format fits --rows 10000000
 	$(BIN)/python benchmarks/file_parts.py --format csv --rows 2000000
 	$(BIN)/python benchmarks/file_parts.py --format csv.gz --rows 2000000
+	$(BIN)/python benchmarks/file_parts.py --format fits.gz --rows 2000000
 
 # on a machine with a GPU: the nn estimator there (see README, Benchmarks)
 bench-device: $(STAMP)

@@ -3,8 +3,9 @@
 `cosmoml predict` and `cosmoml nz` read a catalogue larger than memory in parts. A FITS
 file is split into row ranges (``--part-rows``), each part mapping only its rows
 (:func:`cosmoml.catalog.io.read_fits_rows`); a CSV file into byte ranges of whole lines,
-found by one scan for line breaks; a gzipped CSV file (``--format csv.gz``), which cannot
-be split, is one part read as a stream of blocks, its rows counted by one streamed pass.
+found by one scan for line breaks; a gzipped file (``--format csv.gz`` or ``fits.gz``),
+which cannot be split, is one part read as a stream of blocks (a CSV's rows counted by one
+streamed pass, a FITS file's from its header).
 Before, such a file was one part, read whole (and read once more to count its rows). The
 baseline here is that whole read: astropy's ``Table.read(path)[columns].to_pandas()`` for
 FITS, ``pandas.read_csv(path)`` for CSV; the
@@ -17,10 +18,10 @@ RSS (``VmHWM``) is its own, and imports the same modules (pandas, astropy, cosmo
 its clock starts; the table gives median wall time and peak memory (the imports' ~200 MiB
 included), and their ratios to the baseline.
 
-    .venv/bin/python benchmarks/file_parts.py [--format fits|csv|csv.gz] [--rows 2000000]
+    .venv/bin/python benchmarks/file_parts.py [--format fits|csv|csv.gz|fits.gz] [--rows 2000000]
         [--part-rows 200000] [--repeat 3] [--output FILE]
 
-Results: ``benchmarks/results/file_parts_{format}.json`` (``csv_gz`` for ``csv.gz``).
+Results: ``benchmarks/results/file_parts_{format}.json`` (``csv_gz`` for ``csv.gz``, …).
 """
 
 from __future__ import annotations
@@ -98,7 +99,7 @@ def child(method: str, path: Path, part_rows: int) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--format", choices=("fits", "csv", "csv.gz"), default="fits")
+    ap.add_argument("--format", choices=("fits", "csv", "csv.gz", "fits.gz"), default="fits")
     ap.add_argument("--rows", type=int, default=2_000_000)
     ap.add_argument("--part-rows", type=int, default=200_000)
     ap.add_argument("--repeat", type=int, default=3)
@@ -125,7 +126,7 @@ def main() -> None:
         raise SystemExit(f"the methods read different data: {sums}")
     base = {k: float(np.median([r[k] for r in runs["whole"]]))
             for k in ("seconds", "peak_mib")}
-    base_name = "astropy Table.read" if args.format == "fits" else "pandas read_csv"
+    base_name = "astropy Table.read" if args.format.startswith("fits") else "pandas read_csv"
     table = []
     print(f"{args.format.upper()} catalogue: {args.rows:,} rows x 41 columns "
           f"({size_mib:.0f} MiB), {len(COLUMNS)} columns read; parts of {args.part_rows:,} "

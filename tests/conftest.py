@@ -51,3 +51,32 @@ def shifted_samples():
     sci = cat[cat["i"] < 24.0].reset_index(drop=True)
     survey = Survey([MagnitudeLimit("i", 24.0), SuccessCurve("i", m50=23.0, width=0.4)])
     return survey.select(sci, seed=1), sci
+
+
+@pytest.fixture
+def forbid_whole_reads(monkeypatch):
+    """``forbid(*names)``: from then on, reading any of the named catalogue files whole is
+    an error — a pandas CSV read without ``chunksize`` (a header read, ``nrows=0``, is
+    allowed) or a FITS read through ``read_fits_rows`` (which maps or loads row ranges);
+    so a test shows a file is streamed, not merely cut into chunks after a whole read."""
+    from pathlib import Path
+
+    import cosmoml.catalog.io as io
+
+    def forbid(*names: str) -> None:
+        real_csv, real_fits = pd.read_csv, io.read_fits_rows
+
+        def read_csv(src, *a, **k):
+            if Path(str(src)).name in names and not k.get("chunksize") and k.get("nrows") != 0:
+                raise AssertionError(f"{src} read whole")
+            return real_csv(src, *a, **k)
+
+        def read_fits_rows(path, *a, **k):
+            if Path(str(path)).name in names:
+                raise AssertionError(f"{path} read whole")
+            return real_fits(path, *a, **k)
+
+        monkeypatch.setattr(pd, "read_csv", read_csv)
+        monkeypatch.setattr(io, "read_fits_rows", read_fits_rows)
+
+    return forbid

@@ -203,12 +203,15 @@ def test_tables_in_python_are_accepted_at_the_edges():
 def test_fits_columns_rows_scaling_and_nulls(tmp_path):
     """FITS is read by rows and columns from the memory-mapped file: unsigned 64-bit ids
     (TZERO-scaled) exact, an integer column's TNULL values missing (64-bit ids with nulls
-    still exact), text decoded, a vector column left out of the listing; CSV's header read
-    alone."""
+    still exact), text decoded, a vector column left out of the listing; a gzipped file
+    read as a stream gives the same values and types (its table found behind image HDUs
+    from the headers alone); CSV's header read alone."""
+    import gzip
+
     from astropy.io import fits
     from astropy.table import MaskedColumn
 
-    from cosmoml.catalog.io import fits_rows, read_fits_rows
+    from cosmoml.catalog.io import fits_rows, iter_fits_rows, read_fits_rows
 
     n = 500
     t = Table()
@@ -269,6 +272,17 @@ def test_fits_columns_rows_scaling_and_nulls(tmp_path):
                 want = np.asarray(want)
                 np.testing.assert_array_equal(np.asarray(g), want, err_msg=f"{name} {c}")
                 assert np.asarray(g).dtype == want.dtype.newbyteorder("="), (name, c)
+    (tmp_path / "s.fits.gz").write_bytes(gzip.compress((tmp_path / "s.fits").read_bytes()))
+    fits.HDUList([fits.PrimaryHDU(np.ones((3, 5), "i2")), fits.ImageHDU(np.ones(11)),
+                  fits.table_to_hdu(types)]).writeto(tmp_path / "img.fits.gz")
+    for name, plain in (("t.fits.gz", "t.fits"), ("s.fits.gz", "s.fits"),
+                        ("img.fits.gz", "t.fits")):
+        whole = read_fits_rows(tmp_path / plain)
+        assert fits_rows(tmp_path / name) == n
+        assert read_columns(tmp_path / name) == list(whole.columns)
+        chunks = list(iter_fits_rows(tmp_path / name, list(whole.columns), 120))
+        assert [len(c) for c in chunks] == [120] * 4 + [20]
+        pd.testing.assert_frame_equal(pd.concat(chunks, ignore_index=True), whole)
     pd.DataFrame({"a": [1, 2], "b": [3, 4]}).to_csv(tmp_path / "c.csv", index=False)
     assert read_columns(tmp_path / "c.csv") == ["a", "b"]
     assert list(read_table(tmp_path / "c.csv", ["b"]).columns) == ["b"]

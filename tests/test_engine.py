@@ -324,9 +324,10 @@ def test_hats_catalogue_input(setup, tmp_path):
     np.testing.assert_array_equal(got["z_median"], ref["z_median"])
 
 
-def test_fits_input_is_sliced(setup, tmp_path):
-    """A FITS catalogue is predicted in row-range parts, like HDF5 (a .fits.gz whole); 64-bit
-    ids with nulls (TNULL) come out exact, the nulls missing."""
+def test_fits_input_is_sliced(setup, tmp_path, forbid_whole_reads):
+    """A FITS catalogue is predicted in row-range parts, like HDF5 (a .fits.gz is one part,
+    read as a stream, never whole); 64-bit ids with nulls (TNULL) come out exact, the
+    nulls missing."""
     from astropy.table import MaskedColumn, Table
 
     d, model, photo = setup
@@ -343,10 +344,29 @@ def test_fits_input_is_sliced(setup, tmp_path):
     assert got["id"].isna().sum() == 4 and got["id"][8] == big[8]
     assert (got["id"][~t["id"].mask] == big[~t["id"].mask]).all()
     t.write(tmp_path / "cat.fits.gz")
+    from cosmoml.catalog.io import read_table
+    from cosmoml.engine.parts import read_part
+
+    whole = read_table(tmp_path / "cat.fits.gz")
+    forbid_whole_reads("cat.fits.gz")
     res = run_predict(d / "m.cosmoml", tmp_path / "cat.fits.gz", tmp_path / "gz",
                       chunk_size=128, part_rows=300)
-    assert len(res["parts"]) == 1
-    np.testing.assert_array_equal(read_dataset(tmp_path / "gz")["z_median"], want)
+    assert len(res["parts"]) == 1 and res["output_rows"] == 1000
+    got = read_dataset(tmp_path / "gz")
+    np.testing.assert_array_equal(got["z_median"], want)
+    assert got["id"].isna().sum() == 4 and got["id"][8] == big[8]
+    (part,) = plan_parts([tmp_path / "cat.fits.gz"], part_rows=300)
+    chunks = list(read_part(part, list(whole.columns), 128))
+    assert [len(c) for c in chunks] == [128] * 7 + [104]
+    pd.testing.assert_frame_equal(pd.concat(chunks, ignore_index=True), whole)
+    # a table cut short: an error naming the file
+    data = (tmp_path / "cat.fits").read_bytes()
+    import gzip
+
+    (tmp_path / "cut.fits.gz").write_bytes(gzip.compress(data[: len(data) // 2]))
+    with pytest.raises(CatalogError, match=r"cut\.fits\.gz: its table ends after \d+ of the "
+                       r"1000 rows"):
+        list(read_part(plan_parts([tmp_path / "cut.fits.gz"])[0], ["id"], 128))
 
 
 def test_csv_input_is_split_into_byte_ranges(setup, tmp_path, monkeypatch):
@@ -391,7 +411,7 @@ def test_csv_input_is_split_into_byte_ranges(setup, tmp_path, monkeypatch):
     assert (q.row_start, q.row_end, q.byte_range) == (0, 1000, ())
 
 
-def test_compressed_and_quoted_csv_are_read_as_a_stream(setup, tmp_path, monkeypatch):
+def test_compressed_and_quoted_csv_are_read_as_a_stream(setup, tmp_path, forbid_whole_reads):
     """A gzipped CSV file, or one with quoted fields, is one part read in chunks of at most
     the chunk size, never whole (its rows counted by a streamed pass); the chunks have one
     type per column (64-bit ids with empty fields exact in every chunk), the same values as
@@ -399,7 +419,6 @@ def test_compressed_and_quoted_csv_are_read_as_a_stream(setup, tmp_path, monkeyp
     numbers that holds a decimal further on is an error naming the column and the row; a
     truncated file is an error naming it, and no output directory is made."""
     from cosmoml.catalog.io import read_table
-    from cosmoml.engine import parts as parts_module
     from cosmoml.engine.parts import read_part
 
     d, model, photo = setup
@@ -409,12 +428,9 @@ def test_compressed_and_quoted_csv_are_read_as_a_stream(setup, tmp_path, monkeyp
     cat.to_csv(tmp_path / "cat.csv.gz", index=False)
     cat.assign(note="a, b").to_csv(tmp_path / "q.csv", index=False)  # quoted fields
     want = model.predict_frame(read_table(tmp_path / "cat.csv.gz"))["z_median"]
-
-    def whole(*a, **k):
-        raise AssertionError("read whole")
-
-    monkeypatch.setattr(parts_module, "read_table", whole)
     cols = list(cat.columns)
+    whole = {name: read_table(tmp_path / name, cols) for name in ("cat.csv.gz", "q.csv")}
+    forbid_whole_reads("cat.csv.gz", "q.csv")
     for name in ("cat.csv.gz", "q.csv"):
         (part,) = plan_parts([tmp_path / name], part_rows=300)
         assert (part.row_start, part.row_end, part.byte_range) == (0, 1000, ())
@@ -424,7 +440,7 @@ def test_compressed_and_quoted_csv_are_read_as_a_stream(setup, tmp_path, monkeyp
         assert {str(c[cols[0]].dtype) for c in chunks} == {"float64"}
         got = pd.concat(chunks, ignore_index=True)
         assert got["id"].to_list() == cat["id"].to_list()  # exact, nulls in place
-        pd.testing.assert_frame_equal(got, read_table(tmp_path / name, cols))
+        pd.testing.assert_frame_equal(got, whole[name])
         res = run_predict(d / "m.cosmoml", tmp_path / name, tmp_path / f"o_{name}",
                           chunk_size=128, part_rows=300)
         assert len(res["parts"]) == 1 and res["output_rows"] == 1000

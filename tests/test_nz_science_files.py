@@ -88,12 +88,11 @@ def test_files_read_part_by_part_give_the_in_memory_result(shifted_samples, sci_
 
 
 def test_a_gzipped_csv_catalogue_gives_the_parquet_result(shifted_samples, sci_file,
-                                                          tmp_path, monkeypatch):
+                                                          tmp_path, forbid_whole_reads):
     """A gzipped CSV science catalogue (one part, read as a stream of blocks, never whole)
     gives the n(z) and assignments of the same rows in parquet, a sampled correction
     included."""
     from cosmoml.catalog.io import read_table
-    from cosmoml.engine import parts
 
     train, _ = shifted_samples
     _, sci = sci_file
@@ -103,7 +102,7 @@ def test_a_gzipped_csv_catalogue_gives_the_parquet_result(shifted_samples, sci_f
     pq.write_table(pa.Table.from_pandas(same, preserve_index=False),
                    tmp_path / "science.parquet", row_group_size=400)
     kw = dict(method="lima", nz_from="ppi", cull=True, estimator="knn", n_boot=20, seed=1)
-    monkeypatch.setattr(parts, "read_table", None)  # a whole read would fail
+    forbid_whole_reads("science.csv.gz")
     runs = {}
     for name in ("science.parquet", "science.csv.gz"):
         files = ScienceFiles(tmp_path / name, SCI_COLS, sample_rows=N // 3, block_rows=700,

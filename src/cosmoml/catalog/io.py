@@ -3,7 +3,9 @@ FITS and CSV. Tables travel as :class:`pandas.DataFrame`; writes are atomic."""
 
 from __future__ import annotations
 
+import gzip
 import json
+import math
 import os
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
@@ -133,7 +135,7 @@ def read_columns(path: str | os.PathLike, group: str | None = None) -> list[str]
                     names = order + [c for c in names if c not in order]
                 return names
         if fmt == "fits":
-            with _fits_table(path) as hdu:
+            with _fits_table_header(path) as (hdu, _):
                 return [c.name for c in hdu.columns if _fits_1d(c)]
         if fmt == "csv":
             return list(pd.read_csv(path, comment="#", nrows=0).columns)
@@ -250,7 +252,8 @@ def as_frame(table, source: str = "catalogue") -> pd.DataFrame:
 
 
 def compressed(path: str | os.PathLike) -> bool:
-    """A gzipped catalogue (``.gz``): read whole, it cannot be mapped or split."""
+    """A gzipped catalogue (``.gz``): it cannot be mapped or split, so it is read as a
+    stream (or whole)."""
     return str(path).lower().endswith(".gz")
 
 
@@ -267,6 +270,36 @@ def _fits_table(path: Path) -> Iterator:
         yield hdu
 
 
+@contextmanager
+def _fits_table_header(path: Path) -> Iterator[tuple]:
+    """``(hdu, offset)``: the first table HDU of a FITS file, header only, and the byte
+    offset of its data. A gzipped file's headers are read here, off the stream: astropy,
+    reading that HDU, seeks past its data to the next header, which in a gzipped file
+    means decompressing all of it."""
+    if not compressed(path):
+        with _fits_table(path) as hdu:
+            yield hdu, hdu.fileinfo()["datLoc"]
+        return
+    from astropy.io import fits
+    from astropy.io.fits.hdu.base import DELAYED
+
+    with gzip.open(path, "rb") as f:
+        while True:
+            try:
+                header = fits.Header.fromfile(f)
+            except EOFError:
+                raise CatalogError(f"{path}: no table HDU in this FITS file") from None
+            start, kind = f.tell(), header.get("XTENSION")
+            if kind in ("BINTABLE", "TABLE"):
+                hdu_type = fits.BinTableHDU if kind == "BINTABLE" else fits.TableHDU
+                yield hdu_type(data=DELAYED, header=header), start
+                return
+            axes = [int(header.get(f"NAXIS{k}", 0)) for k in range(1, header["NAXIS"] + 1)]
+            size = abs(int(header["BITPIX"])) // 8 * int(header.get("GCOUNT", 1)) * (
+                int(header.get("PCOUNT", 0)) + (math.prod(axes) if axes else 0))
+            f.seek(start + -(-size // 2880) * 2880)  # FITS blocks of 2,880 bytes
+
+
 def _fits_1d(col) -> bool:
     """A FITS column with one scalar (or one string) per row."""
     rec = col.format.recformat
@@ -276,7 +309,7 @@ def _fits_1d(col) -> bool:
 
 def fits_rows(path: str | os.PathLike) -> int:
     """Rows of a FITS file's table, from its header (no data read)."""
-    with _fits_table(Path(path)) as hdu:
+    with _fits_table_header(Path(path)) as (hdu, _):
         return int(hdu.header["NAXIS2"])
 
 
@@ -299,22 +332,10 @@ def read_fits_rows(path: str | os.PathLike, columns: Sequence[str] | None = None
     are read whole with astropy."""
     path = Path(path)
     with _fits_table(path) as hdu:
-        from astropy.io import fits
-
-        n = int(hdu.header["NAXIS2"])
-        cols = {c.name: c for c in hdu.columns}
-        if columns is None:
-            columns = [c for c, col in cols.items() if _fits_1d(col)]
-        require_columns(path, columns, list(cols))
-        for c in columns:
-            if not _fits_1d(cols[c]):
-                raise CatalogError(f"{path}: column {c!r} has more than one value per row")
+        n, cols, columns, raw_dtype = _fits_layout(path, hdu, columns)
         lo, hi, _ = slice(start, stop).indices(n)
         hi = max(hi, lo)
-        raw_dtype = None if isinstance(hdu, fits.TableHDU) \
-            else hdu.columns.dtype.newbyteorder(">")  # FITS stores big-endian
-        if raw_dtype is None or compressed(path) \
-                or raw_dtype.itemsize != hdu.header["NAXIS1"]:  # a layout we do not map
+        if raw_dtype is None or compressed(path):
             data = hdu.data[lo:hi]
             return pd.DataFrame({c: _fits_value(data.field(c), cols[c], converted=True)
                                  for c in columns}, copy=False)
@@ -326,6 +347,55 @@ def read_fits_rows(path: str | os.PathLike, columns: Sequence[str] | None = None
     out = {c: _fits_value(raw[c], cols[c]) for c in columns}
     del raw
     return pd.DataFrame(out, copy=False)
+
+
+def _fits_layout(path: Path, hdu, columns: Sequence[str] | None) -> tuple:
+    """``(rows, column definitions by name, columns, raw_dtype)`` of a FITS table HDU:
+    ``columns`` checked (all one-value-per-row columns when None), and the big-endian
+    record type its rows are stored as, or None where they cannot be read as raw records
+    (an ASCII table, or a layout whose record size is not the row size)."""
+    from astropy.io import fits
+
+    cols = {c.name: c for c in hdu.columns}
+    if columns is None:
+        columns = [c for c, col in cols.items() if _fits_1d(col)]
+    require_columns(path, columns, list(cols))
+    for c in columns:
+        if not _fits_1d(cols[c]):
+            raise CatalogError(f"{path}: column {c!r} has more than one value per row")
+    raw_dtype = None if isinstance(hdu, fits.TableHDU) \
+        else hdu.columns.dtype.newbyteorder(">")  # FITS stores big-endian
+    if raw_dtype is not None and raw_dtype.itemsize != hdu.header["NAXIS1"]:
+        raw_dtype = None  # a layout we do not map
+    return int(hdu.header["NAXIS2"]), cols, list(columns), raw_dtype
+
+
+def iter_fits_rows(path: str | os.PathLike, columns: Sequence[str],
+                   chunk_rows: int) -> Iterator[pd.DataFrame]:
+    """The columns of a FITS binary table in chunks of at most ``chunk_rows`` rows, read
+    from the start as a stream: a gzipped file is decompressed as it is read, never whole
+    (it cannot be mapped, and astropy would decompress all of it), so memory is that of a
+    chunk. Values as :func:`read_fits_rows` gives them. ASCII tables and layouts we do not
+    map are read whole with astropy."""
+    path = Path(path)
+    with _fits_table_header(path) as (hdu, offset):
+        n, cols, columns, raw_dtype = _fits_layout(path, hdu, columns)
+    if raw_dtype is None:
+        df = read_fits_rows(path, columns)
+        for s in range(0, len(df), chunk_rows):
+            yield df.iloc[s:s + chunk_rows].reset_index(drop=True)
+        return
+    size = raw_dtype.itemsize
+    with (gzip.open(path, "rb") if compressed(path) else open(path, "rb")) as f:
+        f.seek(offset)
+        for s in range(0, n, chunk_rows):
+            k = min(chunk_rows, n - s)
+            buf = f.read(k * size)
+            if len(buf) < k * size:
+                raise CatalogError(f"{path}: its table ends after {s + len(buf) // size} of "
+                                   f"the {n} rows its header gives (a truncated file?)")
+            raw = np.frombuffer(buf, dtype=raw_dtype)
+            yield pd.DataFrame({c: _fits_value(raw[c], cols[c]) for c in columns}, copy=False)
 
 
 def _fits_value(v: np.ndarray, col, converted: bool = False) -> np.ndarray:

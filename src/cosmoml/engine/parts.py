@@ -3,11 +3,11 @@
 A *part* is a contiguous row range of one input file that becomes one output file:
 parquet parts are runs of whole row groups (about ``part_rows`` rows), HDF5 and FITS parts
 are row slices, CSV parts byte ranges of whole lines (found by one scan of the file). A
-compressed CSV file, or one with quoted fields (a quoted field may hold a line break), is
-one part read as a stream of chunks (its rows counted by one streamed pass); a compressed
-FITS file is one part, read whole. Reading a part yields chunks of at most ``chunk_size``
-rows, so memory is bounded by the chunk size (parquet: by the larger of the chunk and one
-row group; a split CSV: by the part; a compressed FITS file: by the file).
+gzipped file, or a CSV file with quoted fields (a quoted field may hold a line break), is
+one part read as a stream of chunks (a CSV's rows counted by one streamed pass, a FITS
+file's from its header). Reading a part yields chunks of at most ``chunk_size`` rows, so
+memory is bounded by the chunk size (parquet: by the larger of the chunk and one row
+group; a split CSV: by the part).
 """
 
 from __future__ import annotations
@@ -31,10 +31,10 @@ from cosmoml.catalog.io import (
     compressed,
     file_format,
     fits_rows,
+    iter_fits_rows,
     read_columns,
     read_csv_exact,
     read_fits_rows,
-    read_table,
     require_columns,
 )
 from cosmoml.errors import CatalogError
@@ -178,9 +178,9 @@ def plan_parts(files: Sequence[Path], part_rows: int = 1_000_000, group: str | N
                     parts.append(Part(len(parts), str(path), s, min(s + part_rows, n)))
             elif fmt == "csv":  # compressed, or quoted fields: one part, streamed
                 parts.append(Part(len(parts), str(path), 0, _csv_stream_rows(path, columns)))
-            else:
-                n = len(read_table(path, columns))
-                parts.append(Part(len(parts), str(path), 0, n))
+            else:  # a gzipped FITS file: one part, streamed; its rows from the header
+                require_columns(path, columns, read_columns(path))
+                parts.append(Part(len(parts), str(path), 0, fits_rows(path)))
         except Exception as exc:
             err = exc if isinstance(exc, CatalogError) else CatalogError(
                 f"{path}: cannot be read as {fmt}: {exc}")
@@ -329,7 +329,7 @@ def _read_csv_stream(path: Path, columns: Sequence[str], chunk_size: int
 
 
 def _fits_sliced(path: Path) -> bool:
-    """A FITS file read by row ranges (memory mapped); a compressed one is read whole."""
+    """A FITS file read by row ranges (memory mapped); a gzipped one is streamed."""
     return file_format(path) == "fits" and not compressed(path)
 
 
@@ -372,10 +372,8 @@ def read_part(part: Part, columns: Sequence[str], chunk_size: int,
                 yield df.iloc[s : s + chunk_size].reset_index(drop=True)
         elif fmt == "csv":
             yield from _read_csv_stream(path, columns, chunk_size)
-        else:
-            df = read_table(path, columns)
-            for s in range(0, len(df), chunk_size):
-                yield df.iloc[s : s + chunk_size].reset_index(drop=True)
+        else:  # a gzipped FITS file
+            yield from iter_fits_rows(path, columns, chunk_size)
     except CatalogError:
         raise
     except Exception as exc:
