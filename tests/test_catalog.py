@@ -283,6 +283,7 @@ def test_fits_columns_rows_scaling_and_nulls(tmp_path):
         chunks = list(iter_fits_rows(tmp_path / name, list(whole.columns), 120))
         assert [len(c) for c in chunks] == [120] * 4 + [20]
         pd.testing.assert_frame_equal(pd.concat(chunks, ignore_index=True), whole)
+        pd.testing.assert_frame_equal(read_table(tmp_path / name), whole)  # streamed too
     pd.DataFrame({"a": [1, 2], "b": [3, 4]}).to_csv(tmp_path / "c.csv", index=False)
     assert read_columns(tmp_path / "c.csv") == ["a", "b"]
     assert list(read_table(tmp_path / "c.csv", ["b"]).columns) == ["b"]

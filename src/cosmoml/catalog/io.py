@@ -370,9 +370,10 @@ def _fits_layout(path: Path, hdu, columns: Sequence[str] | None) -> tuple:
     return int(hdu.header["NAXIS2"]), cols, list(columns), raw_dtype
 
 
-def iter_fits_rows(path: str | os.PathLike, columns: Sequence[str],
+def iter_fits_rows(path: str | os.PathLike, columns: Sequence[str] | None,
                    chunk_rows: int) -> Iterator[pd.DataFrame]:
-    """The columns of a FITS binary table in chunks of at most ``chunk_rows`` rows, read
+    """The columns of a FITS binary table (all one-value-per-row columns when None) in
+    chunks of at most ``chunk_rows`` rows, read
     from the start as a stream: a gzipped file is decompressed as it is read, never whole
     (it cannot be mapped, and astropy would decompress all of it), so memory is that of a
     chunk. Values as :func:`read_fits_rows` gives them. ASCII tables and layouts we do not
@@ -436,7 +437,15 @@ def _with_nulls(v: np.ndarray, null: np.ndarray):
 
 
 def _read_fits(path: Path, columns: Sequence[str] | None) -> pd.DataFrame:
+    if compressed(path):  # streamed: astropy would hold the decompressed file and a copy
+        chunks = list(iter_fits_rows(path, columns, _FITS_STREAM_ROWS))
+        if chunks:
+            return pd.concat(chunks, ignore_index=True)
     return read_fits_rows(path, columns)
+
+
+#: rows per chunk when a gzipped FITS file is read whole (:func:`_read_fits`)
+_FITS_STREAM_ROWS = 1_000_000
 
 
 @contextmanager
