@@ -527,10 +527,11 @@ def test_parquet_ids_with_nulls_stay_exact(setup, tmp_path):
 
 
 def test_parts_name_a_missing_column_and_the_columns_there(tmp_path):
-    """Planning or reading parts of parquet and HDF5 files: a missing column (or an HDF5
-    group asked for as a column) is an error naming the file, the column and the file's
-    columns."""
+    """Planning or reading parts of parquet, HDF5 and FITS (plain or gzipped) files: a
+    missing column (or an HDF5 group asked for as a column) is an error naming the file,
+    the column and the file's columns."""
     import h5py
+    from astropy.table import Table
 
     from cosmoml.engine.parts import read_part
 
@@ -538,7 +539,9 @@ def test_parts_name_a_missing_column_and_the_columns_there(tmp_path):
     with h5py.File(tmp_path / "h.h5", "w") as f:
         f["a"] = np.arange(10.0)
         f.create_group("sub")
-    for name in ("p.parquet", "h.h5"):
+    for name in ("f.fits", "f.fits.gz"):
+        Table({"a": np.arange(10.0)}).write(tmp_path / name)
+    for name in ("p.parquet", "h.h5", "f.fits", "f.fits.gz"):
         for col in ("nope", "sub"):
             with pytest.raises(CatalogError, match=rf"{name}: missing column\(s\) "
                                rf"\['{col}'\]; it has \['a'\]"):

@@ -307,10 +307,11 @@ def _fits_1d(col) -> bool:
         rec.startswith(("a", "S")) or not rec[0].isdigit() or rec.startswith("1"))
 
 
-def fits_rows(path: str | os.PathLike) -> int:
-    """Rows of a FITS file's table, from its header (no data read)."""
+def fits_rows(path: str | os.PathLike, columns: Sequence[str] | None = None) -> int:
+    """Rows of a FITS file's table, from its header (no data read); ``columns``, if given,
+    checked there (present, one value per row)."""
     with _fits_table_header(Path(path)) as (hdu, _):
-        return int(hdu.header["NAXIS2"])
+        return _fits_layout(Path(path), hdu, columns)[0]
 
 
 #: TZERO of FITS's unsigned integers stored as signed ones, by storage type

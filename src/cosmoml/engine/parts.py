@@ -171,16 +171,14 @@ def plan_parts(files: Sequence[Path], part_rows: int = 1_000_000, group: str | N
                     parts.append(Part(len(parts), str(path), start, start + n, byte_range=(a, b)))
                     start += n
             elif fmt == "hdf5" or _fits_sliced(path):
-                n = _hdf5_rows(path, group, columns) if fmt == "hdf5" else fits_rows(path)
-                if fmt == "fits" and columns:
-                    read_fits_rows(path, columns, 0, 0)  # the columns are there
+                n = _hdf5_rows(path, group, columns) if fmt == "hdf5" \
+                    else fits_rows(path, columns)
                 for s in range(0, max(n, 1), part_rows):
                     parts.append(Part(len(parts), str(path), s, min(s + part_rows, n)))
             elif fmt == "csv":  # compressed, or quoted fields: one part, streamed
                 parts.append(Part(len(parts), str(path), 0, _csv_stream_rows(path, columns)))
             else:  # a gzipped FITS file: one part, streamed; its rows from the header
-                require_columns(path, columns, read_columns(path))
-                parts.append(Part(len(parts), str(path), 0, fits_rows(path)))
+                parts.append(Part(len(parts), str(path), 0, fits_rows(path, columns)))
         except Exception as exc:
             err = exc if isinstance(exc, CatalogError) else CatalogError(
                 f"{path}: cannot be read as {fmt}: {exc}")
