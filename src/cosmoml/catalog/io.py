@@ -374,11 +374,10 @@ def _fits_layout(path: Path, hdu, columns: Sequence[str] | None) -> tuple:
 def iter_fits_rows(path: str | os.PathLike, columns: Sequence[str] | None,
                    chunk_rows: int) -> Iterator[pd.DataFrame]:
     """The columns of a FITS binary table (all one-value-per-row columns when None) in
-    chunks of at most ``chunk_rows`` rows, read
-    from the start as a stream: a gzipped file is decompressed as it is read, never whole
-    (it cannot be mapped, and astropy would decompress all of it), so memory is that of a
-    chunk. Values as :func:`read_fits_rows` gives them. ASCII tables and layouts we do not
-    map are read whole with astropy."""
+    chunks of at most ``chunk_rows`` rows, read from the start as a stream: a gzipped file
+    is decompressed as it is read, never whole (it cannot be mapped, and astropy would
+    decompress all of it), so memory is that of a chunk. Values as :func:`read_fits_rows`
+    gives them. ASCII tables and layouts we do not map are read whole with astropy."""
     path = Path(path)
     with _fits_table_header(path) as (hdu, offset):
         n, cols, columns, raw_dtype = _fits_layout(path, hdu, columns)
