@@ -405,6 +405,19 @@ def test_csv_input_is_split_into_byte_ranges(setup, tmp_path, monkeypatch):
     assert [p.n_rows for p in crlf] == [300, 300, 300, 100]
     got = pd.concat([df for p in crlf for df in read_part(p, cols, 128)], ignore_index=True)
     pd.testing.assert_frame_equal(got, read_table(tmp_path / "cat.csv"), check_dtype=False)
+    # a row with a field more or less than the header (pandas, reading some columns, would
+    # take it silently): an error naming the row and its line, whatever the scan's blocks
+    for extra, match in ((",9.5", r"row 500 \(line 505\) has 14 comma-separated fields, "
+                          r"the header 13 \(1 such row\(s\)\); a comma inside"),
+                         (None, r"row 500 \(line 505\) has 12 .* a value missing")):
+        bad = list(lines)
+        row = bad[504]
+        bad[504] = row.rstrip("\n") + extra + "\n" if extra else row.split(",", 1)[1]
+        (tmp_path / "bad.csv").write_text("".join(bad))
+        for scan in (1 << 24, 37):  # one block, or the row cut between blocks
+            monkeypatch.setattr(parts_module, "_CSV_SCAN", scan)
+            with pytest.raises(CatalogError, match=r"bad\.csv: " + match):
+                plan_parts([tmp_path / "bad.csv"], part_rows=300)
     quoted = cat.assign(note="a, b")  # written in quotes: one part, read whole
     quoted.to_csv(tmp_path / "q.csv", index=False)
     (q,) = plan_parts([tmp_path / "q.csv"], part_rows=300)
