@@ -371,7 +371,8 @@ def test_fits_input_is_sliced(setup, tmp_path, forbid_whole_reads):
 
 def test_csv_input_is_split_into_byte_ranges(setup, tmp_path, monkeypatch):
     """A CSV file is split into parts of whole lines (comments and blank lines skipped, the
-    header kept for each), with the rows read whole; one with quotes is one part."""
+    header kept for each), with the rows read whole; one with quotes is one part. A row
+    with a field too many or too few is an error, split or read whole."""
     from cosmoml.catalog.io import read_table
     from cosmoml.engine.parts import plan_parts, read_part
 
@@ -395,9 +396,9 @@ def test_csv_input_is_split_into_byte_ranges(setup, tmp_path, monkeypatch):
                                   model.predict_frame(read_table(tmp_path / "cat.csv"))[
                                       "z_median"])
     # the scan in small blocks (a line cut between two), Windows line ends, no final one
-    from cosmoml.engine import parts as parts_module
+    from cosmoml.catalog import io as io_module
 
-    monkeypatch.setattr(parts_module, "_CSV_SCAN", 37)
+    monkeypatch.setattr(io_module, "_CSV_SCAN", 37)
     assert plan_parts([tmp_path / "cat.csv"], part_rows=300, columns=["id"]) == parts
     (tmp_path / "crlf.csv").write_bytes("".join(lines).replace("\n", "\r\n")
                                         .rstrip("\r\n").encode())
@@ -415,9 +416,11 @@ def test_csv_input_is_split_into_byte_ranges(setup, tmp_path, monkeypatch):
         bad[504] = row.rstrip("\n") + extra + "\n" if extra else row.split(",", 1)[1]
         (tmp_path / "bad.csv").write_text("".join(bad))
         for scan in (1 << 24, 37):  # one block, or the row cut between blocks
-            monkeypatch.setattr(parts_module, "_CSV_SCAN", scan)
+            monkeypatch.setattr(io_module, "_CSV_SCAN", scan)
             with pytest.raises(CatalogError, match=r"bad\.csv: " + match):
                 plan_parts([tmp_path / "bad.csv"], part_rows=300)
+            with pytest.raises(CatalogError, match=r"bad\.csv: " + match):
+                read_table(tmp_path / "bad.csv", cols[:2])  # read whole too
     quoted = cat.assign(note="a, b")  # written in quotes: one part, read whole
     quoted.to_csv(tmp_path / "q.csv", index=False)
     (q,) = plan_parts([tmp_path / "q.csv"], part_rows=300)

@@ -70,6 +70,8 @@ def read_table(
         elif fmt == "fits":
             df = _read_fits(path, columns)
         else:
+            if not compressed(path):
+                csv_lines(path)  # a row with a field too many or too few is an error
             wanted = None if columns is None else set(columns)
             df = read_csv_exact(lambda: path, comment="#",
                                 usecols=None if wanted is None else lambda c: c in wanted)
@@ -114,6 +116,58 @@ def read_csv_exact(source: Callable[[], object], **kw) -> pd.DataFrame:
         except (ValueError, TypeError, OverflowError):
             continue
     return df.assign(**exact)
+
+
+#: bytes of a CSV file scanned at a time for its line breaks (:func:`csv_lines`)
+_CSV_SCAN = 1 << 24
+
+
+def csv_lines(path: str | os.PathLike) -> np.ndarray | None:
+    """The first bytes of a plain CSV file's data lines (not blank, not a ``#`` comment,
+    after the header line), found by scanning its bytes for line breaks (vectorised,
+    ``_CSV_SCAN`` bytes at a time); every data line's comma-separated fields are counted
+    against the header's, and a line with one more or one less is a ``CatalogError``
+    naming it: pandas, reading only some columns, would take it silently, its values in
+    the wrong columns. None where the file holds a double quote (a quoted field may hold
+    a comma or a line break, which this scan would miscount) or has no header line."""
+    path = Path(path)
+    # every line's first byte, whether it is a data line (or the header), and the number of
+    # commas before it in the file: a line's fields are the commas to the next line, + 1
+    # (comma positions and a sorted search: 19 ms per 16 MiB block here, reduceat 31 ms)
+    line_starts, line_data, commas_before = [], [], []
+    with open(path, "rb") as f:
+        base, prev_end, commas = 0, True, 0  # does the byte before this block end a line?
+        while block := f.read(_CSV_SCAN):
+            buf = np.frombuffer(block, dtype=np.uint8)
+            if (buf == ord('"')).any():
+                return None
+            starts = np.flatnonzero(buf == ord("\n")) + 1
+            starts = np.r_[[0] if prev_end else [], starts[starts < buf.size]].astype(np.int64)
+            first = buf[starts]
+            line_data.append((first != ord("#")) & (first != ord("\n")) & (first != ord("\r")))
+            at = np.flatnonzero(buf == ord(","))
+            commas_before.append(commas + np.searchsorted(at, starts))
+            line_starts.append(starts + base)
+            commas += at.size
+            prev_end = buf[-1] == ord("\n")
+            base += buf.size
+    starts = np.concatenate(line_starts) if line_starts else np.zeros(0, dtype=np.int64)
+    is_data = np.concatenate(line_data) if line_data else np.zeros(0, dtype=bool)
+    before = np.concatenate(commas_before) if commas_before else np.zeros(0, dtype=np.int64)
+    data = np.flatnonzero(is_data)  # line indices of the header and the data lines
+    if data.size == 0:
+        return None  # no header line: the reader names the problem
+    fields = np.diff(np.r_[before, commas])[data] + 1
+    bad = np.flatnonzero(fields != fields[0])
+    if bad.size:
+        k = int(bad[0])
+        why = ("a comma inside an unquoted value? quote such values" if fields[k] > fields[0]
+               else "a value missing, or the row cut short?")
+        raise CatalogError(
+            f"{path}: row {k - 1} (line {int(data[k]) + 1}) has {int(fields[k])} "
+            f"comma-separated fields, the header {int(fields[0])} ({bad.size} such row(s)); "
+            f"{why} (read silently, its values would land in the wrong columns)")
+    return starts[data[1:]]
 
 
 def read_columns(path: str | os.PathLike, group: str | None = None) -> list[str]:
