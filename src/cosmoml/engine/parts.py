@@ -171,15 +171,15 @@ def plan_parts(files: Sequence[Path], part_rows: int = 1_000_000, group: str | N
                 for a, b, n in ranges:
                     parts.append(Part(len(parts), str(path), start, start + n, byte_range=(a, b)))
                     start += n
-            elif fmt == "hdf5" or _fits_sliced(path):
+            elif fmt in ("hdf5", "fits"):
                 n = _hdf5_rows(path, group, columns) if fmt == "hdf5" \
                     else fits_rows(path, columns)
-                for s in range(0, max(n, 1), part_rows):
-                    parts.append(Part(len(parts), str(path), s, min(s + part_rows, n)))
-            elif fmt == "csv":  # compressed, or quoted fields: one part, streamed
+                # a gzipped FITS file cannot be sliced: one part, streamed
+                step = part_rows if fmt == "hdf5" or _fits_sliced(path) else max(n, 1)
+                for s in range(0, max(n, 1), step):
+                    parts.append(Part(len(parts), str(path), s, min(s + step, n)))
+            else:  # a CSV file, compressed or with quoted fields: one part, streamed
                 parts.append(Part(len(parts), str(path), 0, _csv_stream_rows(path, columns)))
-            else:  # a gzipped FITS file: one part, streamed; its rows from the header
-                parts.append(Part(len(parts), str(path), 0, fits_rows(path, columns)))
         except Exception as exc:
             err = exc if isinstance(exc, CatalogError) else CatalogError(
                 f"{path}: cannot be read as {fmt}: {exc}")
